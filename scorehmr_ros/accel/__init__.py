@@ -1,0 +1,1 @@
+"""How a torch module is executed: eager, torch.compile, ONNX Runtime, TensorRT."""

@@ -1,0 +1,1 @@
+"""Model files: where they live, how they are checked, imported and converted."""

@@ -1,0 +1,1 @@
+"""ROS-free perception: detector and keypoint backends, layouts, association, tracking."""

@@ -1,0 +1,1 @@
+"""Synthetic rigs with ground truth: motion clips, cameras, keypoint noise, metrics."""

@@ -1,0 +1,16 @@
+"""Shared pytest configuration: markers that skip what this machine cannot run."""
+
+import pytest
+
+
+def pytest_collection_modifyitems(config, items):
+    try:
+        import torch
+
+        has_cuda = torch.cuda.is_available()
+    except ImportError:
+        has_cuda = False
+    skip_cuda = pytest.mark.skip(reason="needs a CUDA GPU")
+    for item in items:
+        if "requires_cuda" in item.keywords and not has_cuda:
+            item.add_marker(skip_cuda)
