@@ -29,7 +29,7 @@ class BodyStateError(ValueError):
 
 def _checked(name: str, value, shape: tuple[int | None, ...]) -> np.ndarray:
     array = np.asarray(value, dtype=np.float64)
-    if array.ndim != len(shape) or any(s is not None and s != a for s, a in zip(shape, array.shape)):
+    if array.ndim != len(shape) or any(s is not None and s != a for s, a in zip(shape, array.shape, strict=True)):
         shown = tuple("*" if s is None else s for s in shape)
         raise BodyStateError(f"{name}: expected shape {shown}, got {array.shape}")
     if not np.all(np.isfinite(array)):

@@ -62,7 +62,9 @@ class Camera:
         if not np.allclose(K[2], [0.0, 0.0, 1.0]) or K[1, 0] != 0 or K[0, 1] != 0:
             raise CameraError(f"camera {self.name!r} K: expected [[fx,0,cx],[0,fy,cy],[0,0,1]], got {K.tolist()}")
         if int(self.width_px) <= 0 or int(self.height_px) <= 0:
-            raise CameraError(f"camera {self.name!r}: image size must be positive, got {self.width_px}x{self.height_px}")
+            raise CameraError(
+                f"camera {self.name!r}: image size must be positive, got {self.width_px}x{self.height_px}"
+            )
         R = _as_array(f"camera {self.name!r} R_cam_world", self.R_cam_world, (3, 3))
         if not np.allclose(R @ R.T, np.eye(3), atol=1e-6) or np.linalg.det(R) < 0:
             raise CameraError(f"camera {self.name!r} R_cam_world: not a rotation matrix")
