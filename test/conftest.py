@@ -1,6 +1,8 @@
-"""Shared pytest configuration: markers that skip what this machine cannot run."""
+"""Shared pytest configuration: the real-DDS harness and markers that skip what cannot run here."""
 
 import pytest
+
+pytest_plugins = ["ros_harness"]
 
 
 def pytest_collection_modifyitems(config, items):
