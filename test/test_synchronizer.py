@@ -149,7 +149,7 @@ def test_latency_statistics():
         ({"camera_names": ()}, "camera_names: at least one camera"),
         ({"camera_names": ("a", "a")}, "names must be unique"),
         ({"queue_size": 0}, "queue_size: must be >= 1, got 0"),
-        ({"slop_s": -1.0}, r"slop_s: must be in \[0, 10\] s, got -1.0"),
+        ({"slop_s": -1.0}, "slop_s: must be >= 0.0 s, got -1.0"),
         ({"min_cameras": 5}, r"min_cameras: must be in \[0, 2\]"),
         ({"deadline_s": 0.0}, "deadline_s"),
         ({"stale_s": 0.01}, "stale_s: must be >= deadline_s"),

@@ -28,6 +28,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+from scorehmr_ros.core.config_fields import check_settings, setting
+
 Payload = TypeVar("Payload")
 
 NS_PER_S = 1_000_000_000
@@ -48,12 +50,17 @@ class SyncConfig:
     """
 
     camera_names: tuple[str, ...]
-    queue_size: int = 10
-    slop_s: float = 0.02
-    min_cameras: int = 0
-    deadline_s: float = 0.1
-    clock_jump_s: float = 1.0
-    stale_s: float = 1.0
+    queue_size: int = setting(10, "pending messages kept per camera (message_filters' queue size)",
+                              minimum=1, maximum=1000)
+    slop_s: float = setting(0.02, "largest stamp difference within one synchronized set", unit="s",
+                            minimum=0.0, maximum=10.0)
+    min_cameras: int = setting(0, "fewest cameras a set may have (k of N); 0 means all", minimum=0, maximum=1000)
+    deadline_s: float = setting(0.1, "arrival time to wait for the missing cameras of a set", unit="s",
+                                minimum=0.001, maximum=60.0)
+    clock_jump_s: float = setting(1.0, "a stamp this far behind the newest one resets the synchronizer", unit="s",
+                                  minimum=0.001, maximum=3600.0)
+    stale_s: float = setting(1.0, "a camera silent this long (arrival time) is not waited for", unit="s",
+                             minimum=0.001, maximum=3600.0)
 
     def validate(self) -> SyncConfig:
         names = tuple(self.camera_names)
@@ -61,14 +68,9 @@ class SyncConfig:
             raise ValueError("camera_names: at least one camera is needed, got none")
         if len(set(names)) != len(names):
             raise ValueError(f"camera_names: names must be unique, got {list(names)}")
-        if self.queue_size < 1:
-            raise ValueError(f"queue_size: must be >= 1, got {self.queue_size}")
-        if not 0.0 <= self.slop_s <= 10.0:
-            raise ValueError(f"slop_s: must be in [0, 10] s, got {self.slop_s}")
-        if not 0 <= self.min_cameras <= len(names):
+        check_settings(self)
+        if self.min_cameras > len(names):
             raise ValueError(f"min_cameras: must be in [0, {len(names)}] (0 = all), got {self.min_cameras}")
-        if not 0.0 < self.deadline_s <= 60.0:
-            raise ValueError(f"deadline_s: must be in (0, 60] s, got {self.deadline_s}")
         if self.stale_s < self.deadline_s:
             raise ValueError(f"stale_s: must be >= deadline_s ({self.deadline_s}), got {self.stale_s}")
         if self.clock_jump_s <= self.slop_s:
