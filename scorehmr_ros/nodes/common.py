@@ -1,0 +1,84 @@
+"""Small pieces every node uses: QoS from parameters, throttled warnings, the main() form."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import rclpy
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+
+#: Image QoS reliability values accepted by the ``image_reliability`` parameters.
+RELIABILITY_CHOICES = ("best_effort", "reliable")
+
+
+def image_qos(*, reliability: str = "best_effort", depth: int = 1) -> QoSProfile:
+    """Sensor-data QoS for camera topics (best effort, keep last ``depth``), reliability selectable."""
+    if reliability not in RELIABILITY_CHOICES:
+        raise ValueError(f"image reliability must be one of {', '.join(RELIABILITY_CHOICES)}; got {reliability!r}")
+    return QoSProfile(
+        history=HistoryPolicy.KEEP_LAST, depth=depth, durability=DurabilityPolicy.VOLATILE,
+        reliability=ReliabilityPolicy.BEST_EFFORT if reliability == "best_effort" else ReliabilityPolicy.RELIABLE,
+    )
+
+
+def output_qos(depth: int = 10) -> QoSProfile:
+    """Outputs are reliable, keep last ``depth``."""
+    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth, reliability=ReliabilityPolicy.RELIABLE)
+
+
+@dataclass
+class ThrottledWarnings:
+    """Logs each kind of problem at most once per ``period_s``, saying how often it happened meanwhile.
+
+    A node never dies on a bad message: it calls ``warn(kind, text)`` and drops the input.
+    """
+
+    log: Callable[[str], None]
+    period_s: float = 5.0
+    clock: Callable[[], float] = time.monotonic
+    _last_logged: dict[str, float] = field(default_factory=dict)
+    _suppressed: dict[str, int] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def warn(self, kind: str, text: str) -> bool:
+        """Record one occurrence; return True when it was logged now."""
+        self.counts[kind] = self.counts.get(kind, 0) + 1
+        now = self.clock()
+        last = self._last_logged.get(kind)
+        if last is not None and now - last < self.period_s:
+            self._suppressed[kind] = self._suppressed.get(kind, 0) + 1
+            return False
+        suppressed = self._suppressed.pop(kind, 0)
+        more = f" ({suppressed} more since the last report)" if suppressed else ""
+        self.log(f"{text}{more}")
+        self._last_logged[kind] = now
+        return True
+
+
+def spin_nodes(nodes: list[Node], *, threads: int = 2) -> None:
+    """Spin nodes in one multi-threaded executor until Ctrl-C or shutdown."""
+    executor = MultiThreadedExecutor(num_threads=threads)
+    for node in nodes:
+        executor.add_node(node)
+    try:
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        executor.shutdown()
+        for node in nodes:
+            node.destroy_node()
+
+
+def main_for(node_class: type[Node]) -> Callable[[list[str] | None], None]:
+    """The ros2/examples main(): init, spin the node, exit cleanly on Ctrl-C."""
+
+    def main(args: list[str] | None = None) -> None:
+        with rclpy.init(args=args):
+            spin_nodes([node_class()])
+
+    return main
