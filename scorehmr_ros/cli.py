@@ -13,7 +13,12 @@ import logging
 import sys
 
 #: Modules that register a subcommand, in the order ``--help`` lists them.
-SUBCOMMAND_MODULES: tuple[str, ...] = ()
+SUBCOMMAND_MODULES: tuple[str, ...] = (
+    "scorehmr_ros.core.fit_cli",
+    "scorehmr_ros.core.bench_cli",
+    "scorehmr_ros.assets.models_cli",
+    "scorehmr_ros.sim.cli",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
