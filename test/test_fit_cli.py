@@ -47,7 +47,9 @@ def test_fit_cli_matches_official(files):
     output = files["root"] / "out.npz"
     assert main(_argv(files, output)) == 0
     with np.load(output) as out, np.load(files["expected"]) as expected:
-        assert set(out.files) == {"global_orient", "body_pose", "betas", "camera_translation", "joints", "vertices"}
+        assert set(out.files) == {"global_orient", "body_pose", "betas", "camera_translation", "joints", "vertices",
+                                  "body_model"}
+        assert "STAND-IN" in str(out["body_model"])
         assert out["global_orient"].shape == (3, 1, 3, 3) and out["body_pose"].shape == (3, 23, 3, 3)
         assert np.abs(out["joints"] - expected["joints"]).max() <= 1e-4
         assert np.abs(out["camera_translation"] - expected["camera_translation"]).max() <= 1e-4
@@ -80,3 +82,17 @@ def test_wrong_checkpoint_is_a_clear_cli_error(files, tmp_path, caplog):
     argv[argv.index("--checkpoint") + 1] = str(tmp_path / "junk.pt")
     assert main(argv) == 2
     assert "not a torch checkpoint" in caplog.text
+
+
+def test_openpose25_keypoints_equal_44_with_missing_extra_joints(files, tmp_path):
+    """Only the 25 OpenPose joints guide, so a 25-joint file must give the 44-joint result."""
+    with np.load(files["input"]) as data:
+        arrays = dict(data)
+    arrays["keypoints_2d"] = arrays["keypoints_2d"][:, :25]
+    np.savez(tmp_path / "kp25.npz", **arrays)
+    assert read_fit_file(tmp_path / "kp25.npz", need_keypoints=True)["keypoints_2d"].shape == (3, 44, 3)
+    argv = _argv(files, tmp_path / "out25.npz")
+    argv[argv.index("--input") + 1] = str(tmp_path / "kp25.npz")
+    assert main(argv) == 0
+    with np.load(tmp_path / "out25.npz") as out, np.load(files["expected"]) as expected:
+        assert np.abs(out["joints"] - expected["joints"]).max() <= 1e-4

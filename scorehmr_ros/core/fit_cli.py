@@ -97,6 +97,10 @@ def read_fit_file(path: Path, *, need_keypoints: bool) -> dict[str, np.ndarray]:
     if "keypoints_2d" in arrays and arrays["keypoints_2d"].shape[1] not in (25, 44):
         raise FitFileError(f"{path}: key 'keypoints_2d' has {arrays['keypoints_2d'].shape[1]} joints, "
                            "expected 25 or 44")
+    if "keypoints_2d" in arrays and arrays["keypoints_2d"].shape[1] == 25:
+        # OpenPose-25 only: append the 19 extra joints as missing (zero), as the official demos do.
+        keypoints = arrays["keypoints_2d"]
+        arrays["keypoints_2d"] = np.concatenate([keypoints, np.zeros((keypoints.shape[0], 19, 3), keypoints.dtype)], 1)
     return arrays
 
 
@@ -155,6 +159,7 @@ def run(args: argparse.Namespace) -> int:
     np.savez_compressed(
         args.output, global_orient=result.global_orient.numpy(), body_pose=result.body_pose.numpy(),
         betas=result.betas.numpy(), camera_translation=result.camera_translation_m.numpy(),
-        joints=result.joints_m.numpy(), vertices=result.vertices_m.numpy())
-    LOGGER.info("wrote %s", args.output)
+        joints=result.joints_m.numpy(), vertices=result.vertices_m.numpy(),
+        body_model=np.array(body_model.description))  # says "STAND-IN" when the stand-in was used
+    LOGGER.info("wrote %s (body model: %s)", args.output, body_model.description)
     return 0
