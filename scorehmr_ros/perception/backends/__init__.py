@@ -1,0 +1,1 @@
+"""Person detectors and keypoint estimators behind one small interface (see types.py, config.py)."""

@@ -1,0 +1,195 @@
+"""The embedded default: multi-person BlazePose from the model files bundled in the mediapipe wheel.
+
+MediaPipe's own Pose solution tracks one person. Here its two models run through a TFLite
+interpreter (ai-edge-litert) with our own pre/post-processing (``blazepose_math``), so every
+person the detector finds gets landmarks:
+  1. ``pose_detection.tflite`` on each letterboxed 224 x 224 view -> weighted NMS -> per person the
+     hip centre and a scale point (the detector's "box" is the face; the person box we report is
+     the square around the alignment circle).
+  2. ``pose_landmark_full.tflite`` on a 256 x 256 rotated crop per person, all people of all views in
+     one batch -> 33 landmarks (layout "mediapipe33"), confidence = visibility.
+Not done (MediaPipe does them): landmark smoothing across frames, and tracking the ROI from the
+previous frame's landmarks (every frame is detected afresh).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from scorehmr_ros.perception.backends import blazepose_math as bm
+from scorehmr_ros.perception.backends.config import DetectorConfig, KeypointConfig
+from scorehmr_ros.perception.backends.types import (
+    PerceptionError,
+    PersonDetections,
+    PersonKeypoints,
+    check_images,
+)
+
+LAYOUT = "mediapipe33"
+NUM_BODY_LANDMARKS = 33
+#: Model files inside the installed mediapipe package.
+BUNDLED_DETECTOR = "modules/pose_detection/pose_detection.tflite"
+BUNDLED_LANDMARKER = "modules/pose_landmark/pose_landmark_full.tflite"
+
+
+def bundled_model_path(relative: str) -> Path:
+    """Path of a model file shipped in the mediapipe wheel (mediapipe itself is not imported)."""
+    spec = importlib.util.find_spec("mediapipe")
+    if spec is None or not spec.submodule_search_locations:
+        raise PerceptionError("the bundled BlazePose models come with the mediapipe wheel, which is not installed; "
+                              "install it with `pip install --no-deps -r requirements/nodeps.txt` "
+                              "or set model_path")
+    path = Path(next(iter(spec.submodule_search_locations))) / relative
+    if not path.is_file():
+        raise PerceptionError(f"bundled model {relative} not found in the mediapipe package at {path.parent}")
+    return path
+
+
+def make_tflite_interpreter(model_path: Path, *, num_threads: int):
+    """A TFLite interpreter for ``model_path`` (ai-edge-litert, else tflite-runtime)."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        try:
+            from tflite_runtime.interpreter import Interpreter
+        except ImportError as error:
+            raise PerceptionError("no TFLite runtime: install ai-edge-litert (requirements/core.txt)") from error
+    return Interpreter(model_path=str(model_path), num_threads=num_threads)
+
+
+class _TfliteModel:
+    """One TFLite model with a float input; runs a batch, resizing the input when the batch changes."""
+
+    def __init__(self, model_path: Path, *, num_threads: int) -> None:
+        self._interpreter = make_tflite_interpreter(model_path, num_threads=num_threads)
+        self._interpreter.allocate_tensors()
+        self._input = self._interpreter.get_input_details()[0]
+        self._outputs = sorted(self._interpreter.get_output_details(), key=lambda d: d["name"])
+        self.input_shape = tuple(int(v) for v in self._input["shape"])
+        self._batch = self.input_shape[0]
+
+    def run(self, batch: np.ndarray) -> list[np.ndarray]:
+        """(N, H, W, 3) float32 -> outputs sorted by tensor name (Identity, Identity_1, ...)."""
+        if batch.shape[0] != self._batch:
+            self._interpreter.resize_tensor_input(self._input["index"], list(batch.shape))
+            self._interpreter.allocate_tensors()
+            self._batch = batch.shape[0]
+        self._interpreter.set_tensor(self._input["index"], np.ascontiguousarray(batch, dtype=np.float32))
+        self._interpreter.invoke()
+        return [self._interpreter.get_tensor(d["index"]).copy() for d in self._outputs]
+
+
+def detector_input(image_bgr: np.ndarray) -> tuple[np.ndarray, bm.Letterbox]:
+    """(224, 224, 3) float32 RGB in [-1, 1], letterboxed with black borders, and the letterbox."""
+    height, width = image_bgr.shape[:2]
+    box = bm.letterbox_for(width_px=width, height_px=height)
+    size = bm.DETECTOR_INPUT_SIZE_PX
+    rgb = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB)
+    warped = cv2.warpAffine(rgb, box.image_to_input_affine(), (size, size), flags=cv2.INTER_LINEAR,
+                            borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
+    return warped.astype(np.float32) / 127.5 - 1.0, box
+
+
+def landmark_input(image_rgb: np.ndarray, roi: bm.RotatedRoi) -> np.ndarray:
+    """(256, 256, 3) float32 RGB in [0, 1]: the rotated square ROI, edge pixels replicated outside the image."""
+    size = bm.LANDMARK_INPUT_SIZE_PX
+    crop = cv2.warpAffine(image_rgb, roi.image_to_crop_affine(size), (size, size), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_REPLICATE)
+    return crop.astype(np.float32) / 255.0
+
+
+def alignment_box_xyxy_px(keypoints_px: np.ndarray) -> np.ndarray:
+    """(4,) the square around the circle centred on the hip centre through the full-body scale point."""
+    radius = float(np.hypot(*(keypoints_px[1] - keypoints_px[0])))
+    return np.concatenate([keypoints_px[0] - radius, keypoints_px[0] + radius])
+
+
+class BlazePoseDetector:
+    """Multi-person BlazePose detector (``pose_detection.tflite``)."""
+
+    def __init__(self, *, config: DetectorConfig) -> None:
+        self.config = config.validate()
+        path = Path(config.model_path) if config.model_path else bundled_model_path(BUNDLED_DETECTOR)
+        self._model = _TfliteModel(path, num_threads=config.num_threads)
+        if self._model.input_shape[1:] != (bm.DETECTOR_INPUT_SIZE_PX, bm.DETECTOR_INPUT_SIZE_PX, 3):
+            raise PerceptionError(f"{path}: expected a 224 x 224 x 3 pose detector, input is {self._model.input_shape}")
+        self._anchors = bm.ssd_anchor_centers()
+
+    def detect(self, images_bgr: Sequence[np.ndarray]) -> list[PersonDetections]:
+        """One PersonDetections per image; the detector runs one view at a time (its graph has batch 1)."""
+        check_images(images_bgr)
+        return [self._detect_one(image) for image in images_bgr]
+
+    def _detect_one(self, image_bgr: np.ndarray) -> PersonDetections:
+        tensor, box = detector_input(image_bgr)
+        outputs = self._model.run(tensor[None])
+        raw_boxes, raw_scores = (o[0] for o in sorted(outputs, key=lambda o: o.shape[-1], reverse=True))
+        decoded = bm.decode_detections(raw_boxes=raw_boxes, raw_scores=raw_scores, anchor_centers=self._anchors)
+        kept = bm.weighted_nms(decoded, min_score=self.config.score_threshold,
+                               iou_threshold=self.config.nms_iou_threshold, max_detections=self.config.max_people)
+        if kept.scores.size == 0:
+            return PersonDetections.empty()
+        keypoints = box.input_norm_to_image_px(kept.keypoints_norm)
+        boxes = np.stack([alignment_box_xyxy_px(k) for k in keypoints])
+        return PersonDetections(boxes.astype(np.float32), kept.scores.astype(np.float32),
+                                keypoints.astype(np.float32))
+
+
+class BlazePoseLandmarker:
+    """BlazePose landmarks (``pose_landmark_full.tflite``) for given people, all views in one batch.
+
+    A person's crop comes from the detector's alignment keypoints when present (rotation-aware, as
+    MediaPipe does), else from its box (upright square, long side x box_padding).
+    """
+
+    layout = LAYOUT
+
+    def __init__(self, *, config: KeypointConfig) -> None:
+        self.config = config.validate()
+        path = Path(config.model_path) if config.model_path else bundled_model_path(BUNDLED_LANDMARKER)
+        self._model = _TfliteModel(path, num_threads=config.num_threads)
+        if self._model.input_shape[1:] != (bm.LANDMARK_INPUT_SIZE_PX, bm.LANDMARK_INPUT_SIZE_PX, 3):
+            raise PerceptionError(f"{path}: expected a 256 x 256 x 3 landmark model, "
+                                  f"input is {self._model.input_shape}")
+
+    def rois_for(self, detections: PersonDetections) -> list[bm.RotatedRoi]:
+        """The crop of each detected person."""
+        if detections.keypoints_px is not None and detections.keypoints_px.shape[1] >= 2:
+            return [bm.roi_from_alignment_points(center_px=k[0], scale_point_px=k[1]) for k in detections.keypoints_px]
+        return [bm.roi_from_box(b, scale=self.config.box_padding) for b in detections.boxes_xyxy_px]
+
+    def estimate(self, images_bgr: Sequence[np.ndarray],
+                 detections: Sequence[PersonDetections]) -> list[PersonKeypoints]:
+        """One PersonKeypoints ("mediapipe33") per image; people whose pose presence is low are dropped."""
+        check_images(images_bgr)
+        if len(detections) != len(images_bgr):
+            raise ValueError(f"got {len(images_bgr)} images but {len(detections)} detection sets")
+        rois = [self.rois_for(d) for d in detections]
+        crops = [landmark_input(cv2.cvtColor(image, cv2.COLOR_BGR2RGB), roi)
+                 for image, view_rois in zip(images_bgr, rois, strict=True) if view_rois for roi in view_rois]
+        if not crops:
+            return [PersonKeypoints.empty(LAYOUT) for _ in images_bgr]
+        outputs = self._model.run(np.stack(crops))
+        raw_landmarks, presence, heatmaps = outputs[0], outputs[1].reshape(-1), outputs[3]
+        flat_rois = [roi for view_rois in rois for roi in view_rois]
+        landmarks = bm.decode_landmarks(raw_landmarks=raw_landmarks, rois=flat_rois, heatmap_logits=heatmaps)
+        results, start = [], 0
+        for view, dets in zip(rois, detections, strict=True):
+            people = slice(start, start + len(view))
+            start += len(view)
+            results.append(self._view_result(landmarks, presence, people, dets))
+        return results
+
+    def _view_result(self, landmarks: bm.Landmarks, presence: np.ndarray, people: slice,
+                     detections: PersonDetections) -> PersonKeypoints:
+        keep = presence[people] >= self.config.presence_threshold
+        points = landmarks.points_px[people][keep, :NUM_BODY_LANDMARKS]
+        confidence = landmarks.visibility[people][keep, :NUM_BODY_LANDMARKS]
+        return PersonKeypoints(LAYOUT, points.astype(np.float32), confidence.astype(np.float32),
+                               detections.boxes_xyxy_px[keep].astype(np.float32),
+                               (detections.scores[keep] * presence[people][keep]).astype(np.float32))

@@ -1,0 +1,111 @@
+"""Backend configuration (frozen dataclasses) and the factory that builds backends from it.
+
+Every default lives here once; nodes and the CLI declare their parameters from these fields.
+Heavy runtimes (TFLite, ONNX Runtime, mmpose) are imported only when a backend is built.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from scorehmr_ros.core.config_fields import check_settings, setting
+from scorehmr_ros.perception.backends.types import KeypointEstimator, PersonDetector
+from scorehmr_ros.perception.layouts import LAYOUTS
+
+DETECTOR_BACKENDS = ("blazepose", "yolox_onnx", "rtmdet_onnx", "mmdet")
+KEYPOINT_BACKENDS = ("blazepose", "rtmpose_onnx", "mmpose")
+#: Backends that ship their model with an installed package: an empty model_path means "bundled".
+_BUNDLED = ("blazepose",)
+
+
+def _check_files(backend: str, model_path: str, config_path: str) -> None:
+    if backend in ("mmdet", "mmpose") and not config_path:
+        raise ValueError(f"config_path: backend {backend} needs a model config file (.py), got ''")
+    if not model_path and backend not in _BUNDLED:
+        raise ValueError(f"model_path: backend {backend} has no bundled model; give a model file")
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    """Person detector settings."""
+
+    backend: str = setting("blazepose", "person detector backend", choices=DETECTOR_BACKENDS)
+    model_path: str = setting("", "model file (.tflite/.onnx/.pth); empty: the bundled model (blazepose only)")
+    config_path: str = setting("", "model config file (mmdet only)")
+    input_width_px: int = setting(640, "model input width (ONNX detectors; BlazePose is fixed at 224)",
+                                  unit="px", minimum=32, maximum=4096)
+    input_height_px: int = setting(640, "model input height (ONNX detectors)", unit="px", minimum=32, maximum=4096)
+    score_threshold: float = setting(0.5, "minimum person score", minimum=0.0, maximum=1.0)
+    nms_iou_threshold: float = setting(0.3, "boxes overlapping more than this IoU are merged or suppressed",
+                                       minimum=0.0, maximum=1.0)
+    max_people: int = setting(5, "at most this many people per image (highest scores)", minimum=1, maximum=100)
+    num_threads: int = setting(2, "CPU threads of the runtime", minimum=1, maximum=256)
+    device: str = setting("cpu", "device of the runtime: cpu or cuda", choices=("cpu", "cuda"))
+
+    def validate(self) -> DetectorConfig:
+        """Raise ValueError naming the bad field; returns self."""
+        check_settings(self)
+        _check_files(self.backend, self.model_path, self.config_path)
+        return self
+
+
+@dataclass(frozen=True)
+class KeypointConfig:
+    """Keypoint estimator settings."""
+
+    backend: str = setting("blazepose", "keypoint estimator backend", choices=KEYPOINT_BACKENDS)
+    model_path: str = setting("", "model file (.tflite/.onnx/.pth); empty: the bundled model (blazepose only)")
+    config_path: str = setting("", "model config file (mmpose only)")
+    layout: str = setting("coco17", "keypoint layout the model outputs (ONNX/mmpose; blazepose: always mediapipe33)",
+                          choices=tuple(LAYOUTS))
+    input_width_px: int = setting(192, "model input width (RTMPose)", unit="px", minimum=16, maximum=2048)
+    input_height_px: int = setting(256, "model input height (RTMPose)", unit="px", minimum=16, maximum=2048)
+    simcc_split_ratio: float = setting(2.0, "SimCC bins per input px (RTMPose)", minimum=0.1, maximum=16.0)
+    box_padding: float = setting(1.25, "person box enlarged by this factor before cropping", minimum=1.0,
+                                 maximum=3.0)
+    presence_threshold: float = setting(0.5, "people whose pose-presence score is lower are dropped (BlazePose)",
+                                        minimum=0.0, maximum=1.0)
+    color_order: str = setting("rgb", "channel order the model expects (RTMPose: rgb as in mmpose configs; "
+                                      "rtmlib feeds bgr)", choices=("rgb", "bgr"))
+    num_threads: int = setting(2, "CPU threads of the runtime", minimum=1, maximum=256)
+    device: str = setting("cpu", "device of the runtime: cpu or cuda", choices=("cpu", "cuda"))
+
+    def validate(self) -> KeypointConfig:
+        """Raise ValueError naming the bad field; returns self."""
+        check_settings(self)
+        _check_files(self.backend, self.model_path, self.config_path)
+        return self
+
+
+def _existing(path: str, what: str) -> Path:
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise FileNotFoundError(f"{what} not found: {file}")
+    return file
+
+
+def build_detector(config: DetectorConfig) -> PersonDetector:
+    """The person detector ``config`` describes (validated first)."""
+    config.validate()
+    if config.backend == "blazepose":
+        from scorehmr_ros.perception.backends.blazepose import BlazePoseDetector
+        return BlazePoseDetector(config=config)
+    if config.backend in ("yolox_onnx", "rtmdet_onnx"):
+        from scorehmr_ros.perception.backends.onnx_models import OnnxBoxDetector
+        return OnnxBoxDetector(config=config, model_path=_existing(config.model_path, "detector model"))
+    from scorehmr_ros.perception.backends.mmpose_backend import MMDetDetector
+    return MMDetDetector(config=config)
+
+
+def build_keypoint_estimator(config: KeypointConfig) -> KeypointEstimator:
+    """The keypoint estimator ``config`` describes (validated first)."""
+    config.validate()
+    if config.backend == "blazepose":
+        from scorehmr_ros.perception.backends.blazepose import BlazePoseLandmarker
+        return BlazePoseLandmarker(config=config)
+    if config.backend == "rtmpose_onnx":
+        from scorehmr_ros.perception.backends.onnx_models import RTMPoseEstimator
+        return RTMPoseEstimator(config=config, model_path=_existing(config.model_path, "keypoint model"))
+    from scorehmr_ros.perception.backends.mmpose_backend import MMPoseEstimator
+    return MMPoseEstimator(config=config)
