@@ -85,12 +85,20 @@ class PeerLauncher:
     peers: list[PeerProcess] = field(default_factory=list)
 
     def start(self, script: str | Path, *args: str) -> PeerProcess:
+        """Run a peer script (a path, or a file name in test/ros_peers/)."""
         script = Path(script) if Path(script).is_absolute() else PEERS_DIR / script
-        name = f"{Path(script).stem}-{len(self.peers)}"
+        return self._start(Path(script).stem, [str(script), *args])
+
+    def start_module(self, module: str, *args: str) -> PeerProcess:
+        """Run ``python -m module args`` (e.g. one of our nodes with ``--ros-args ...``)."""
+        return self._start(module.rsplit(".", 1)[-1], ["-m", module, *args])
+
+    def _start(self, stem: str, argv: list[str]) -> PeerProcess:
+        name = f"{stem}-{len(self.peers)}"
         log_path = self.log_dir / f"{name}.log"
         with open(log_path, "wb") as log_file:
             process = subprocess.Popen(
-                [sys.executable, str(script), *args], env=self.env, stdout=log_file,
+                [sys.executable, *argv], env=self.env, stdout=log_file,
                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
             )
         peer = PeerProcess(name=name, process=process, log_path=log_path)

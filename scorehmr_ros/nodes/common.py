@@ -74,11 +74,21 @@ def spin_nodes(nodes: list[Node], *, threads: int = 2) -> None:
             node.destroy_node()
 
 
-def main_for(node_class: type[Node]) -> Callable[[list[str] | None], None]:
-    """The ros2/examples main(): init, spin the node, exit cleanly on Ctrl-C."""
+def main_for(node_class: type[Node], *, startup_errors: tuple[type[Exception], ...] = (ValueError,)
+             ) -> Callable[[list[str] | None], None]:
+    """The ros2/examples main(): init, spin the node, exit cleanly on Ctrl-C.
+
+    A node that cannot start (``startup_errors``: a bad parameter, a missing model file) logs the
+    reason in one line and exits with status 1 instead of a traceback.
+    """
 
     def main(args: list[str] | None = None) -> None:
         with rclpy.init(args=args):
-            spin_nodes([node_class()])
+            try:
+                node = node_class()
+            except startup_errors as error:
+                rclpy.logging.get_logger(node_class.__name__).fatal(f"cannot start: {error}")
+                raise SystemExit(1) from None
+            spin_nodes([node])
 
     return main

@@ -59,12 +59,16 @@ def _descriptor(config_class: type, field: dataclasses.Field, parameter_type: Pa
     return descriptor
 
 
-def declare_config(node: Node, config_class: type[Config], *, prefix: str, defaults: Config | None = None) -> None:
+def declare_config(node: Node, config_class: type[Config], *, prefix: str, defaults: Config | None = None,
+                   exclude: tuple[str, ...] = ()) -> None:
     """Declare one parameter per field of ``config_class`` under ``prefix``.
 
-    ``defaults`` overrides the dataclass defaults (for fields without one, such as camera names).
+    ``defaults`` overrides the dataclass defaults (for fields without one, such as camera names);
+    fields named in ``exclude`` are not declared (the node fills them from another parameter).
     """
     for field in dataclasses.fields(config_class):
+        if field.name in exclude:
+            continue
         parameter_type = _parameter_type(config_class, field)
         if defaults is not None:
             default = getattr(defaults, field.name)

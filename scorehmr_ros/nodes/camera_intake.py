@@ -1,0 +1,108 @@
+"""Camera subscriptions of a rig: images (raw or compressed) and CameraInfo per camera, decoded.
+
+Each camera ``<cam>`` is read from the relative topics ``<cam>/image_raw`` (or
+``<cam>/image_raw/compressed``) and ``<cam>/camera_info``. Every decoded frame goes to
+``on_frame``; a bad message (unknown encoding, undecodable data, CameraInfo that disagrees with
+the image size) is dropped with a throttled warning, and the node goes on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+from rclpy.callback_groups import CallbackGroup
+from rclpy.node import Node
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+
+from scorehmr_ros.nodes.common import ThrottledWarnings, image_qos
+from scorehmr_ros.nodes.geometry_conversions import stamp_to_ns
+from scorehmr_ros.nodes.image_conversions import ImageConversionError, compressed_to_numpy, image_to_bgr
+from scorehmr_ros.perception.front import CameraFrame
+
+
+@dataclass
+class CameraHealth:
+    """Per-camera intake counters for diagnostics."""
+
+    frames: int = 0
+    rejected: int = 0
+    last_problem: str = ""
+    info: CameraInfo | None = None
+    arrival_times_s: list[float] = field(default_factory=list)
+
+
+def _to_bgr(msg: Image | CompressedImage) -> np.ndarray:
+    """Any supported image message -> (H, W, 3) uint8 BGR; ImageConversionError otherwise."""
+    if not isinstance(msg, CompressedImage):
+        return image_to_bgr(msg)
+    pixels, encoding = compressed_to_numpy(msg)
+    if encoding == "bgr8":
+        return pixels
+    if encoding == "bgra8":
+        return pixels[:, :, :3]
+    if encoding == "mono8":
+        return np.repeat(pixels[:, :, None], 3, axis=2)
+    raise ImageConversionError(f"compressed {encoding} images cannot be used as colour input")
+
+
+class CameraIntake:
+    """Subscribes to every camera of the rig and hands decoded frames to ``on_frame``."""
+
+    def __init__(self, node: Node, *, cameras: tuple[str, ...], transport: str, reliability: str,
+                 on_frame: Callable[[CameraFrame], None], warnings: ThrottledWarnings,
+                 callback_group: CallbackGroup | None = None) -> None:
+        self._node = node
+        self._on_frame = on_frame
+        self._warnings = warnings
+        self.health = {camera: CameraHealth() for camera in cameras}
+        qos = image_qos(reliability=reliability, depth=1)
+        image_type, suffix = (CompressedImage, "/compressed") if transport == "compressed" else (Image, "")
+        self._subscriptions = []
+        for camera in cameras:
+            self._subscriptions.append(node.create_subscription(
+                image_type, f"{camera}/image_raw{suffix}", lambda msg, c=camera: self._on_image(c, msg), qos,
+                callback_group=callback_group))
+            self._subscriptions.append(node.create_subscription(
+                CameraInfo, f"{camera}/camera_info", lambda msg, c=camera: self._on_info(c, msg), qos,
+                callback_group=callback_group))
+
+    def destroy(self) -> None:
+        for subscription in self._subscriptions:
+            self._node.destroy_subscription(subscription)
+        self._subscriptions.clear()
+
+    def _reject(self, camera: str, kind: str, text: str) -> None:
+        health = self.health[camera]
+        health.rejected += 1
+        health.last_problem = text
+        self._warnings.warn(f"{camera}:{kind}", f"camera {camera}: {text}; frame dropped")
+
+    def _on_info(self, camera: str, msg: CameraInfo) -> None:
+        self.health[camera].info = msg
+
+    def _on_image(self, camera: str, msg: Image | CompressedImage) -> None:
+        try:
+            image_bgr = _to_bgr(msg)
+        except ImageConversionError as error:
+            self._reject(camera, "decode", str(error))
+            return
+        info = self.health[camera].info
+        height, width = image_bgr.shape[:2]
+        if info is not None and (info.width, info.height) != (width, height):
+            self._reject(camera, "size", f"CameraInfo says {info.width}x{info.height} but the image is "
+                                         f"{width}x{height}")
+            return
+        health = self.health[camera]
+        health.frames += 1
+        health.arrival_times_s.append(self._node.get_clock().now().nanoseconds * 1e-9)
+        del health.arrival_times_s[:-30]
+        frame_id = msg.header.frame_id or f"{camera}_optical_frame"
+        self._on_frame(CameraFrame(camera=camera, frame_id=frame_id, stamp_ns=stamp_to_ns(msg.header.stamp),
+                                   image_bgr=image_bgr))
+
+    def rate_hz(self, camera: str) -> float:
+        """Arrival rate over the last frames (0 when fewer than two)."""
+        times = self.health[camera].arrival_times_s
+        return (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else 0.0

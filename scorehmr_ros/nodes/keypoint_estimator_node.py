@@ -1,0 +1,143 @@
+"""keypoint_estimator: detections + camera images in, 2D keypoints for every detected person out.
+
+Standalone, it subscribes ``detections`` and the rig's camera topics (keeping the last images
+of each camera), finds each view's image by camera and stamp, and publishes ``keypoints2d``
+(MultiViewKeypoints2D in ``output_layout``). In the ``perception`` executable it is attached to a
+PersonDetectorNode in the same process and receives the decoded images with each set directly.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+
+from diagnostic_msgs.msg import DiagnosticArray
+from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+
+from scorehmr_ros.msg import MultiViewKeypoints2D
+from scorehmr_ros.nodes.camera_intake import CameraIntake
+from scorehmr_ros.nodes.common import ThrottledWarnings, main_for, output_qos, spin_nodes
+from scorehmr_ros.nodes.diagnostics import stage_status
+from scorehmr_ros.nodes.geometry_conversions import MessageConversionError
+from scorehmr_ros.nodes.keypoint_conversions import msg_to_observation, observation_to_msg
+from scorehmr_ros.nodes.parameters import declare_config, read_config
+from scorehmr_ros.nodes.person_detector_node import DetectedSet, PersonDetectorNode
+from scorehmr_ros.nodes.set_worker import PROCESSING_ERRORS, DropOldestWorker
+from scorehmr_ros.perception.backends.config import KeypointConfig, build_keypoint_estimator
+from scorehmr_ros.perception.backends.types import PerceptionError
+from scorehmr_ros.perception.front import CameraFrame, FrontConfig, PerceptionFront
+
+#: Images kept per camera to match detections that arrive later (standalone mode).
+IMAGE_CACHE_PER_CAMERA = 30
+
+
+class KeypointEstimatorNode(Node):
+    """Estimates 2D keypoints of the detected people in every view of a set."""
+
+    def __init__(self, *, node_name: str = "keypoint_estimator", attached: bool = False, **kwargs) -> None:
+        super().__init__(node_name, **kwargs)
+        self.declare_parameter("cameras", Parameter.Type.STRING_ARRAY,
+                               ParameterDescriptor(description="camera names of the rig (standalone mode)"))
+        declare_config(self, FrontConfig, prefix="")
+        declare_config(self, KeypointConfig, prefix="keypoints")
+        self.warnings = ThrottledWarnings(log=self.get_logger().warning)
+        self.config = read_config(self, FrontConfig, prefix="")
+        keypoint_config = read_config(self, KeypointConfig, prefix="keypoints")
+        self.front = PerceptionFront(detector=None, estimator=build_keypoint_estimator(keypoint_config),
+                                     config=self.config)
+        self.keypoints_publisher = self.create_publisher(MultiViewKeypoints2D, "keypoints2d", output_qos())
+        self.diagnostics_publisher = self.create_publisher(DiagnosticArray, "/diagnostics", output_qos())
+        self.estimate_times_s: list[float] = []
+        self.processed = 0
+        self.worker: DropOldestWorker | None = None
+        self.images: dict[str, deque[CameraFrame]] = {}
+        if not attached:
+            cameras = tuple(self.get_parameter("cameras").value or ())
+            self.images = {camera: deque(maxlen=IMAGE_CACHE_PER_CAMERA) for camera in cameras}
+            self.worker = DropOldestWorker(self.on_detected_set, capacity=self.config.processing_queue,
+                                           name="keypoint_estimator", on_error=self.report_processing_error)
+            group = MutuallyExclusiveCallbackGroup()
+            self.intake = CameraIntake(self, cameras=cameras, transport=self.config.image_transport,
+                                       reliability=self.config.image_reliability, on_frame=self._on_frame,
+                                       warnings=self.warnings, callback_group=group)
+            self.create_subscription(MultiViewKeypoints2D, "detections", self._on_detections, output_qos(),
+                                     callback_group=group)
+        self.create_timer(self.config.diagnostics_period_s, self._publish_diagnostics)
+        self.get_logger().info(f"ready: keypoints {keypoint_config.backend} -> {self.config.output_layout}"
+                               f"{' (in-process with the detector)' if attached else ''}")
+
+    # -- standalone intake ------------------------------------------------------------------
+    def _on_frame(self, frame: CameraFrame) -> None:
+        self.images[frame.camera].append(frame)
+
+    def _on_detections(self, msg: MultiViewKeypoints2D) -> None:
+        try:
+            detections = msg_to_observation(msg)
+        except MessageConversionError as error:
+            self.warnings.warn("detections", f"bad detections message: {error}; dropped")
+            return
+        frames = {}
+        for view in detections.views:
+            frame = next((f for f in self.images.get(view.camera, ()) if f.stamp_ns == view.image_stamp_ns), None)
+            if frame is None:
+                self.warnings.warn(f"no_image:{view.camera}", f"no image of camera {view.camera} at the detections' "
+                                                              "stamp (not received yet or dropped); view skipped")
+            else:
+                frames[view.camera] = frame
+        self.worker.submit(DetectedSet(detections=detections, raw_detections=None, frames=frames))
+
+    # -- processing (worker thread, or the detector's worker when attached) ------------------
+    def on_detected_set(self, detected: DetectedSet) -> None:
+        start = time.perf_counter()
+        keypoints = self.front.estimate(detected.detections, detected.frames, detected.raw_detections)
+        self.estimate_times_s = (self.estimate_times_s + [time.perf_counter() - start])[-50:]
+        self.processed += 1
+        self.keypoints_publisher.publish(observation_to_msg(keypoints))
+
+    def report_processing_error(self, error: Exception) -> None:
+        self.warnings.warn(f"processing:{type(error).__name__}", f"keypoints failed on a set: {error}; set dropped")
+
+    def _publish_diagnostics(self) -> None:
+        msg = DiagnosticArray()
+        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.status = [stage_status(f"{self.get_name()}: keypoints", durations_s=self.estimate_times_s,
+                                   processed=self.processed, dropped=self.worker.dropped if self.worker else 0,
+                                   warnings=self.warnings.counts)]
+        self.diagnostics_publisher.publish(msg)
+
+    def destroy_node(self) -> None:
+        if self.worker is not None:
+            self.worker.stop()
+        super().destroy_node()
+
+
+main = main_for(KeypointEstimatorNode, startup_errors=(ValueError, PerceptionError, OSError))
+
+
+def perception_main(args: list[str] | None = None) -> None:
+    """person_detector and keypoint_estimator in one process: images are decoded once, never re-sent."""
+    import rclpy
+
+    with rclpy.init(args=args):
+        try:
+            detector = PersonDetectorNode()
+            estimator = KeypointEstimatorNode(attached=True)
+        except (ValueError, PerceptionError, OSError) as error:
+            rclpy.logging.get_logger("perception").fatal(f"cannot start: {error}")
+            raise SystemExit(1) from None
+
+        def on_set(detected: DetectedSet) -> None:
+            try:
+                estimator.on_detected_set(detected)
+            except PROCESSING_ERRORS as error:
+                estimator.report_processing_error(error)
+
+        detector.attach(on_set)
+        spin_nodes([detector, estimator])
+
+
+if __name__ == "__main__":
+    main()
