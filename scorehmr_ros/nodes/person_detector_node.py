@@ -30,7 +30,7 @@ from scorehmr_ros.nodes.set_worker import DropOldestWorker
 from scorehmr_ros.perception.backends.config import DetectorConfig, build_detector
 from scorehmr_ros.perception.backends.types import PerceptionError, PersonDetections
 from scorehmr_ros.perception.drawing import draw_observation
-from scorehmr_ros.perception.front import CameraFrame, FrontConfig, PerceptionFront
+from scorehmr_ros.perception.front import CameraFrame, FrontConfig, PerceptionFront, detection_warnings
 from scorehmr_ros.perception.observations import MultiViewObservation
 from scorehmr_ros.perception.synchronizer import NWaySynchronizer, SyncConfig, SyncedSet, describe_stats
 
@@ -106,6 +106,8 @@ class PersonDetectorNode(Node):
         start = time.perf_counter()
         observation, raw = self.front.detect(synced.stamp_ns, frames, missing=synced.missing)
         self.detect_times_s = (self.detect_times_s + [time.perf_counter() - start])[-50:]
+        for kind, text in detection_warnings(frames, raw):
+            self.warnings.warn(kind, text)
         self.detections_publisher.publish(observation_to_msg(observation))
         for listener in self.listeners:
             listener(DetectedSet(detections=observation, raw_detections=raw, frames=dict(synced.payloads)))

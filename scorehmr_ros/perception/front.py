@@ -81,6 +81,14 @@ def detections_observation(stamp_ns: int, frames: Sequence[CameraFrame], detecti
     return MultiViewObservation(stamp_ns=stamp_ns, frame_id=world_frame, views=views, missing_cameras=tuple(missing))
 
 
+def detection_warnings(frames: Sequence[CameraFrame], detections: Sequence[PersonDetections]
+                       ) -> list[tuple[str, str]]:
+    """(kind, text) for each view where the detector found more people than ``max_people`` keeps."""
+    return [(f"capped:{frame.camera}", f"camera {frame.camera}: {found.num_found} people found, kept the "
+             f"{found.num_people} best (raise detector.max_people to keep more)")
+            for frame, found in zip(frames, detections, strict=True) if found.capped]
+
+
 class PerceptionFront:
     """Detector and keypoint estimator over the views of a set, batched across views."""
 

@@ -130,14 +130,15 @@ class BlazePoseDetector:
         outputs = self._model.run(tensor[None])
         raw_boxes, raw_scores = (o[0] for o in sorted(outputs, key=lambda o: o.shape[-1], reverse=True))
         decoded = bm.decode_detections(raw_boxes=raw_boxes, raw_scores=raw_scores, anchor_centers=self._anchors)
-        kept = bm.weighted_nms(decoded, min_score=self.config.score_threshold,
-                               iou_threshold=self.config.nms_iou_threshold, max_detections=self.config.max_people)
-        if kept.scores.size == 0:
+        found = bm.weighted_nms(decoded, min_score=self.config.score_threshold,
+                                iou_threshold=self.config.nms_iou_threshold)
+        if found.scores.size == 0:
             return PersonDetections.empty()
-        keypoints = box.input_norm_to_image_px(kept.keypoints_norm)
+        cap = slice(0, self.config.max_people)  # weighted_nms returns the best first
+        keypoints = box.input_norm_to_image_px(found.keypoints_norm[cap])
         boxes = np.stack([alignment_box_xyxy_px(k) for k in keypoints])
-        return PersonDetections(boxes.astype(np.float32), kept.scores.astype(np.float32),
-                                keypoints.astype(np.float32))
+        return PersonDetections(boxes.astype(np.float32), found.scores[cap].astype(np.float32),
+                                keypoints.astype(np.float32), num_found=int(found.scores.size))
 
 
 class BlazePoseLandmarker:

@@ -58,8 +58,9 @@ class MMDetDetector:
         scores = instances.scores.cpu().numpy().astype(np.float32)
         labels = instances.labels.cpu().numpy()
         keep = np.flatnonzero((labels == 0) & (scores > self.config.score_threshold))
-        keep = keep[np.argsort(-scores[keep], kind="stable")][:self.config.max_people]
-        return PersonDetections(boxes[keep], scores[keep])
+        found = keep[np.argsort(-scores[keep], kind="stable")]
+        keep = found[:self.config.max_people]
+        return PersonDetections(boxes[keep], scores[keep], num_found=int(found.size))
 
 
 class MMPoseEstimator:

@@ -154,10 +154,11 @@ class OnnxBoxDetector:
         else:
             raise PerceptionError(f"unexpected detector output shape {outputs[self._output_names[0]].shape}: "
                                   "expected (1, A, 5 + classes) or (1, N, 5)")
+        num_found = int(kept.size)
         kept = kept[:self.config.max_people]
         height, width = image_bgr.shape[:2]
         boxes_px = np.clip(boxes[kept] / resize.ratio, 0.0, [width, height, width, height])
-        return PersonDetections(boxes_px.astype(np.float32), scores[kept].astype(np.float32))
+        return PersonDetections(boxes_px.astype(np.float32), scores[kept].astype(np.float32), num_found=num_found)
 
 
 def box_center_scale(box_xyxy_px: np.ndarray, *, padding: float, aspect_w_over_h: float) -> tuple[np.ndarray,

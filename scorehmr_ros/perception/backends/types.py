@@ -38,11 +38,13 @@ class PersonDetections:
         scores: (P,) float32 in [0, 1], highest first.
         keypoints_px: (P, K, 2) float32 detector keypoints, or None when the detector has none.
             BlazePose: hip centre, full-body scale point, shoulder centre, upper-body scale point.
+        num_found: people the detector found before its ``max_people`` cap (None: P).
     """
 
     boxes_xyxy_px: np.ndarray
     scores: np.ndarray
     keypoints_px: np.ndarray | None = None
+    num_found: int | None = None
 
     def __post_init__(self) -> None:
         count = np.shape(self.scores)[0] if np.ndim(self.scores) == 1 else -1
@@ -57,6 +59,11 @@ class PersonDetections:
     @property
     def num_people(self) -> int:
         return int(self.scores.shape[0])
+
+    @property
+    def capped(self) -> bool:
+        """True when more people were found than kept (the ``max_people`` cap dropped some)."""
+        return self.num_found is not None and self.num_found > self.num_people
 
     @staticmethod
     def empty() -> PersonDetections:
