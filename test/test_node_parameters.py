@@ -6,7 +6,7 @@ import pytest
 import rclpy
 from rclpy.parameter import Parameter
 
-from scorehmr_ros.nodes.parameters import declare_config, read_config, validating_callback
+from scorehmr_ros.nodes.parameters import ParameterGroup, declare_config, declare_groups, read_config
 from scorehmr_ros.perception.synchronizer import SyncConfig
 
 
@@ -61,13 +61,16 @@ def test_missing_required_parameter_is_named(make_node):
 
 def test_invalid_values_are_rejected_with_the_reason(make_node):
     node = make_node()
-    declare_config(node, SyncConfig, prefix="sync", defaults=SyncConfig(camera_names=("a", "b")))
-    node.add_on_set_parameters_callback(validating_callback(node, SyncConfig, prefix="sync"))
+    node.declare_parameter("cameras", ["a", "b"])
+    group = ParameterGroup("sync", SyncConfig, from_parameters=(("camera_names", "cameras"),))
+    declare_groups(node, (group,))
+    assert not node.has_parameter("sync.camera_names")
+    assert group.read(node).camera_names == ("a", "b")
     (result,) = node.set_parameters([Parameter("sync.min_cameras", value=3)])
     assert not result.successful and "min_cameras: must be in [0, 2]" in result.reason
     (result,) = node.set_parameters([Parameter("sync.stale_s", value=0.01)])
     assert not result.successful and "stale_s: must be >= deadline_s" in result.reason
     (result,) = node.set_parameters([Parameter("sync.slop_s", value=0.03)])
     assert result.successful
-    assert read_config(node, SyncConfig, prefix="sync").slop_s == 0.03
+    assert group.read(node).slop_s == 0.03
     assert dataclasses.replace(SyncConfig(camera_names=("a",))).slop_s == 0.02

@@ -23,7 +23,7 @@ from scorehmr_ros.nodes.common import ThrottledWarnings, main_for, output_qos, s
 from scorehmr_ros.nodes.diagnostics import stage_status
 from scorehmr_ros.nodes.geometry_conversions import MessageConversionError
 from scorehmr_ros.nodes.keypoint_conversions import msg_to_observation, observation_to_msg
-from scorehmr_ros.nodes.parameters import declare_config, read_config
+from scorehmr_ros.nodes.parameters import ParameterGroup, declare_groups
 from scorehmr_ros.nodes.person_detector_node import DetectedSet, PersonDetectorNode
 from scorehmr_ros.nodes.set_worker import PROCESSING_ERRORS, DropOldestWorker
 from scorehmr_ros.perception.backends.config import KeypointConfig, build_keypoint_estimator
@@ -33,6 +33,9 @@ from scorehmr_ros.perception.front import CameraFrame, FrontConfig, PerceptionFr
 #: Images kept per camera to match detections that arrive later (standalone mode).
 IMAGE_CACHE_PER_CAMERA = 30
 
+#: Every parameter of the node (plus ``cameras``), each group from one config dataclass of the core.
+PARAMETERS = (ParameterGroup("", FrontConfig), ParameterGroup("keypoints", KeypointConfig))
+
 
 class KeypointEstimatorNode(Node):
     """Estimates 2D keypoints of the detected people in every view of a set."""
@@ -41,11 +44,9 @@ class KeypointEstimatorNode(Node):
         super().__init__(node_name, **kwargs)
         self.declare_parameter("cameras", Parameter.Type.STRING_ARRAY,
                                ParameterDescriptor(description="camera names of the rig (standalone mode)"))
-        declare_config(self, FrontConfig, prefix="")
-        declare_config(self, KeypointConfig, prefix="keypoints")
+        declare_groups(self, PARAMETERS)
         self.warnings = ThrottledWarnings(log=self.get_logger().warning)
-        self.config = read_config(self, FrontConfig, prefix="")
-        keypoint_config = read_config(self, KeypointConfig, prefix="keypoints")
+        self.config, keypoint_config = (group.read(self) for group in PARAMETERS)
         self.front = PerceptionFront(detector=None, estimator=build_keypoint_estimator(keypoint_config),
                                      config=self.config)
         self.keypoints_publisher = self.create_publisher(MultiViewKeypoints2D, "keypoints2d", output_qos())

@@ -120,24 +120,63 @@ def read_config(node: Node, config_class: type[Config], *, prefix: str,
     return config
 
 
-def validating_callback(node: Node, config_class: type, *, prefix: str):
-    """An on-set-parameters callback that rejects changes the config would not validate."""
-    field_names = {f.name for f in dataclasses.fields(config_class)}
+
+
+@dataclasses.dataclass(frozen=True)
+class ParameterGroup:
+    """One config dataclass declared under ``prefix``.
+
+    ``from_parameters`` maps fields that are not declared under the prefix to another parameter
+    of the node, e.g. ``(("camera_names", "cameras"),)``: the rig's one camera list.
+    """
+
+    prefix: str
+    config_class: type
+    from_parameters: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def exclude(self) -> tuple[str, ...]:
+        return tuple(field for field, _ in self.from_parameters)
+
+    def names(self) -> list[str]:
+        return [f"{self.prefix}.{f.name}" if self.prefix else f.name
+                for f in dataclasses.fields(self.config_class) if f.name not in self.exclude]
+
+    def read(self, node: Node, overrides: dict[str, Any] | None = None):
+        """The group's validated config from the node's current parameters (plus ``overrides``)."""
+        fixed = {field: _converted(self.config_class, _field(self.config_class, field),
+                                   node.get_parameter(parameter).value or ())
+                 for field, parameter in self.from_parameters}
+        return read_config(node, self.config_class, prefix=self.prefix, overrides={**fixed, **(overrides or {})})
+
+
+def _field(config_class: type, name: str) -> dataclasses.Field:
+    return next(f for f in dataclasses.fields(config_class) if f.name == name)
+
+
+def declare_groups(node: Node, groups: tuple[ParameterGroup, ...]) -> None:
+    """Declare every group's parameters; reject a later change that its config would not validate."""
+    for group in groups:
+        declare_config(node, group.config_class, prefix=group.prefix, exclude=group.exclude)
 
     def on_set(parameters: list[Parameter]) -> SetParametersResult:
-        overrides = {}
-        for parameter in parameters:
-            head, _, field_name = parameter.name.rpartition(".")
-            if head == prefix and field_name in field_names:
-                overrides[field_name] = _converted(
-                    config_class, next(f for f in dataclasses.fields(config_class) if f.name == field_name),
-                    parameter.value)
-        if not overrides:
-            return SetParametersResult(successful=True)
-        try:
-            read_config(node, config_class, prefix=prefix, overrides=overrides)
-        except (ValueError, TypeError) as error:
-            return SetParametersResult(successful=False, reason=str(error))
+        for group in groups:
+            overrides = {}
+            for parameter in parameters:
+                head, _, name = parameter.name.rpartition(".")
+                if head == group.prefix and name in {f.name for f in dataclasses.fields(group.config_class)}:
+                    overrides[name] = _converted(group.config_class, _field(group.config_class, name),
+                                                 parameter.value)
+            if overrides:
+                try:
+                    group.read(node, overrides)
+                except (ValueError, TypeError) as error:
+                    return SetParametersResult(successful=False, reason=str(error))
         return SetParametersResult(successful=True)
 
-    return on_set
+    node.add_on_set_parameters_callback(on_set)
+
+
+def parameter_names(groups: tuple[ParameterGroup, ...], extra: tuple[str, ...] = ()) -> set[str]:
+    """Every parameter name a node with these groups declares (for checking YAML files)."""
+    return {name for group in groups for name in group.names()} | set(extra)

@@ -25,7 +25,7 @@ from scorehmr_ros.nodes.diagnostics import camera_status, stage_status
 from scorehmr_ros.nodes.geometry_conversions import ns_to_stamp
 from scorehmr_ros.nodes.image_conversions import numpy_to_image
 from scorehmr_ros.nodes.keypoint_conversions import observation_to_msg
-from scorehmr_ros.nodes.parameters import declare_config, read_config, validating_callback
+from scorehmr_ros.nodes.parameters import ParameterGroup, declare_groups
 from scorehmr_ros.nodes.set_worker import DropOldestWorker
 from scorehmr_ros.perception.backends.config import DetectorConfig, build_detector
 from scorehmr_ros.perception.backends.types import PerceptionError, PersonDetections
@@ -35,6 +35,14 @@ from scorehmr_ros.perception.observations import MultiViewObservation
 from scorehmr_ros.perception.synchronizer import NWaySynchronizer, SyncConfig, SyncedSet, describe_stats
 
 SYNC_POLL_PERIOD_S = 0.01  # how often a set past its deadline is looked for
+CAMERAS_DESCRIPTION = "camera names of the rig; topics <cam>/image_raw (or .../compressed) and <cam>/camera_info"
+
+#: Every parameter of the node, each group from one config dataclass of the core.
+PARAMETERS = (
+    ParameterGroup("", FrontConfig),
+    ParameterGroup("sync", SyncConfig, from_parameters=(("camera_names", "cameras"),)),
+    ParameterGroup("detector", DetectorConfig),
+)
 
 
 @dataclass(frozen=True)
@@ -52,19 +60,13 @@ class PersonDetectorNode(Node):
     def __init__(self, *, node_name: str = "person_detector", **kwargs) -> None:
         super().__init__(node_name, **kwargs)
         self.declare_parameter("cameras", Parameter.Type.STRING_ARRAY,
-                               ParameterDescriptor(description="camera names of the rig; topics <cam>/image_raw, "
-                                                               "<cam>/camera_info"))
-        declare_config(self, FrontConfig, prefix="")
-        declare_config(self, SyncConfig, prefix="sync", exclude=("camera_names",))
-        declare_config(self, DetectorConfig, prefix="detector")
-        self.add_on_set_parameters_callback(validating_callback(self, DetectorConfig, prefix="detector"))
+                               ParameterDescriptor(description=CAMERAS_DESCRIPTION))
+        declare_groups(self, PARAMETERS)
         self.warnings = ThrottledWarnings(log=self.get_logger().warning)
 
         # Configure: validate, load the model, create publishers (raises with the reason on failure).
         cameras = tuple(self.get_parameter("cameras").value or ())
-        self.config = read_config(self, FrontConfig, prefix="")
-        sync_config = read_config(self, SyncConfig, prefix="sync", overrides={"camera_names": cameras})
-        detector_config = read_config(self, DetectorConfig, prefix="detector")
+        self.config, sync_config, detector_config = (group.read(self) for group in PARAMETERS)
         self.front = PerceptionFront(detector=build_detector(detector_config), estimator=None, config=self.config)
         self.synchronizer: NWaySynchronizer[CameraFrame] = NWaySynchronizer(sync_config)
         self.listeners: list = []
