@@ -1,0 +1,62 @@
+"""Meshes, skeletons and TF frames built from fitted bodies."""
+
+import numpy as np
+import torch
+from visualization_msgs.msg import Marker
+
+from scorehmr_ros.core.body_state import BodyEstimate, TrackingState
+from scorehmr_ros.core.mesh_decimation import decimate
+from scorehmr_ros.core.rotations import axis_angle_to_matrix
+from scorehmr_ros.nodes.body_outputs import (
+    MESH_NAMESPACE,
+    body_transforms,
+    mesh_markers,
+    skeleton_markers,
+    track_color,
+)
+from scorehmr_ros.nodes.geometry_conversions import transform_to_matrix
+
+RNG = np.random.default_rng(4)
+
+
+def body(track_id: int, state=TrackingState.TRACKED) -> BodyEstimate:
+    rotations = axis_angle_to_matrix(torch.from_numpy(RNG.normal(0, 0.3, (24, 3)))).numpy()
+    return BodyEstimate(track_id=track_id, tracking_state=state, betas=np.zeros(10), rotations=rotations,
+                        translation_world_m=np.array([1.0, 2.0, 0.0]), joints_world_m=RNG.normal(0, 1, (24, 3)),
+                        joint_layout="smpl24", joint_confidence=np.ones(24), fit_residual_px=1.0, num_views=2,
+                        stamp_ns=5_000_000_123)
+
+
+def test_mesh_markers_fixed_ids_colours_and_delete_on_termination():
+    vertices = RNG.normal(0, 1, (30, 3))
+    faces = np.array([[0, 1, 2], [2, 3, 4], [5, 6, 7]])
+    mesh = decimate(vertices, faces, cell_m=0.0)
+    bodies = [body(3), body(7, TrackingState.SEARCHING), body(9, TrackingState.TERMINATED)]
+    markers = mesh_markers(bodies, [vertices, vertices, None], mesh=mesh, frame_id="map").markers
+    assert [(m.ns, m.id, m.action) for m in markers] == [
+        (MESH_NAMESPACE, 3, Marker.ADD), (MESH_NAMESPACE, 7, Marker.ADD), (MESH_NAMESPACE, 9, Marker.DELETE)]
+    assert markers[0].type == Marker.TRIANGLE_LIST and len(markers[0].points) == 9
+    assert markers[0].points[3].x == vertices[2, 0]
+    assert markers[0].color == track_color(3) and markers[1].color.a < markers[0].color.a
+    assert markers[0].header.frame_id == "map" and markers[0].header.stamp.nanosec == 123
+    assert track_color(3) != track_color(4)
+
+
+def test_skeleton_has_23_bones():
+    (marker,) = skeleton_markers([body(1)], frame_id="map").markers
+    assert marker.type == Marker.LINE_LIST and len(marker.points) == 46
+
+
+def test_tf_tree_is_rep155_and_consistent():
+    bodies = [body(4), body(5, TrackingState.TERMINATED)]
+    transforms = body_transforms(bodies, frame_id="map")
+    assert len(transforms) == 25  # the terminated body has no frames
+    assert (transforms[0].header.frame_id, transforms[0].child_frame_id) == ("map", "body_4")
+    children = {t.child_frame_id for t in transforms[1:]}
+    assert {"pelvis_4", "l_wrist_4", "r_knee_4", "head_4"} <= children
+    assert {t.header.frame_id for t in transforms[1:]} == {"body_4"}
+    T_world_body = transform_to_matrix(transforms[0])
+    by_child = {t.child_frame_id: transform_to_matrix(t) for t in transforms[1:]}
+    np.testing.assert_allclose((T_world_body @ by_child["l_wrist_4"])[:3, 3], bodies[0].joints_world_m[20], atol=1e-9)
+    np.testing.assert_allclose(T_world_body[:3, 3], bodies[0].joints_world_m[1:3].mean(0), atol=1e-12)
+    assert len(body_transforms(bodies, frame_id="map", joint_frames=False)) == 1
