@@ -10,6 +10,8 @@ import argparse
 import logging
 from dataclasses import replace
 
+from scorehmr_ros.sim.render_cli import add_parsers as add_render_parsers
+
 _LOG = logging.getLogger(__name__)
 #: Clip names accepted by --clip: deepmimic.CLIP_NAMES, repeated to keep scipy out of parser set-up (a test checks).
 _CLIPS = ("backflip", "cartwheel", "crawl", "dance_a", "dance_b", "getup_facedown", "getup_faceup", "jump",
@@ -83,6 +85,7 @@ def add_parser(subparsers) -> None:
     rig.add_argument("--rig", default="ring4", help="rig name: ring<N> (N=1..32), stereo, wide3")
     rig.add_argument("--output", required=True, help="output YAML file")
     rig.set_defaults(run=run_rig)
+    add_render_parsers(sim_commands)  # render, contact-sheet, bone-check (sim/render_cli.py)
 
 
 def run_scene(args: argparse.Namespace) -> int:
