@@ -37,6 +37,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     fit.add_argument("--body-model", type=Path, default=None, help="body model .npz (default: stand-in, seed 0)")
     fit.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
     fit.set_defaults(run=run_fit)
+    from scorehmr_ros.core.bench_calibrated import add_target
+
+    add_target(targets)
 
 
 def run_fit(args: argparse.Namespace) -> int:

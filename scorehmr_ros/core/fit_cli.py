@@ -44,11 +44,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "fit", help="guided ScoreHMR fit of a file of regressor outputs (npz -> npz)", description=__doc__,
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--mode", choices=["single", "multiview", "video"], default="single",
+    parser.add_argument("--mode", choices=["single", "multiview", "video", "calibrated"], default="single",
                         help="single: per-person keypoint fit (demo_image); multiview: the B rows are views of one "
                              "person, pose consistency only (eval_multiview); video: the B rows are frames, "
-                             "keypoints + smoothness (eval_video)")
-    parser.add_argument("--checkpoint", type=Path, required=True, help="diffusion checkpoint model-*.pt")
+                             "keypoints + smoothness (eval_video); calibrated: world-frame bodies from calibrated "
+                             "views (input keys in core/fit_calibrated_cli.py)")
+    parser.add_argument("--checkpoint", "--prior", dest="checkpoint", type=Path, required=True,
+                        help="diffusion checkpoint model-*.pt (calibrated: the keypoint-only prior)")
     parser.add_argument("--body-model", type=Path, required=True, help="body model .npz (imported SMPL or stand-in)")
     parser.add_argument("--input", type=Path, required=True, help="input .npz (keys in the description)")
     parser.add_argument("--output", type=Path, required=True, help="output .npz")
@@ -64,6 +66,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--pare-checkpoint", type=Path, default=None,
                         help="PARE Lightning checkpoint, to compute cond_feats from the input's img crops")
     parser.add_argument("--pare-stats", type=Path, default=None, help="pare_feat_stats.npz for --pare-checkpoint")
+    parser.add_argument("--streaming", action="store_true", help="calibrated: streaming fitter (sliding window)")
+    parser.add_argument("--window", type=_positive_int, default=8, help="calibrated --streaming: window, frames")
+    parser.add_argument("--lag", type=int, default=3, help="calibrated --streaming: output lag, frames (0 = newest)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(run=run)
 
@@ -118,6 +123,10 @@ def _cond_from_images(images: np.ndarray, args: argparse.Namespace) -> np.ndarra
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.mode == "calibrated":
+        from scorehmr_ros.core.fit_calibrated_cli import run_calibrated
+
+        return run_calibrated(args)
     import torch
     from tqdm import tqdm
 

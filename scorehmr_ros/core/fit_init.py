@@ -1,0 +1,107 @@
+"""Initial bodies for calibrated fitting: from keypoints alone (triangulation + IK) or from per-view estimates.
+
+1. ``to_openpose25``: keypoints of a named layout -> the OpenPose-25 rows that guide (missing rows zero).
+2. ``triangulate_bodies``: robust triangulation of every body's keypoints (core/triangulation.py).
+3. ``chordal_mean``: weighted rotation average, the SVD projection of Σ w_i R_i onto SO(3).
+4. ``combine_view_estimates``: per-view regressor estimates (camera-relative global orientation) -> one
+   world-frame pose per body: G = mean_v R_vᵀ G_v, θ_j = mean_v θ_vj, β = mean_v β_v (weighted by view).
+5. ``initial_bodies``: IK on the triangulated points, started from the combined estimates when given.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from scorehmr_ros.core.ik import IKConfig, IKResult, solve_ik
+from scorehmr_ros.core.keypoint_body import KeypointBody
+from scorehmr_ros.core.multiview_guidance import RigTensors
+from scorehmr_ros.core.triangulation import TriangulationConfig, triangulate
+from scorehmr_ros.sim.layouts import get_layout
+
+NUM_OPENPOSE_JOINTS = 25
+
+
+class InitInputError(ValueError):
+    """Estimates or keypoints of a wrong shape."""
+
+
+def to_openpose25(keypoints: np.ndarray, layout: str) -> np.ndarray:
+    """(..., J, 3) keypoints in ``layout`` -> (..., 25, 3) OpenPose-25 (rows the layout lacks are zero)."""
+    spec = get_layout(layout)
+    keypoints = np.asarray(keypoints, dtype=np.float64)
+    if keypoints.shape[-2:] != (spec.num_joints, 3):
+        raise InitInputError(f"keypoints: layout {layout} expects (..., {spec.num_joints}, 3), got {keypoints.shape}")
+    out = np.zeros(keypoints.shape[:-2] + (NUM_OPENPOSE_JOINTS, 3))
+    source = np.flatnonzero(spec.available)
+    out[..., spec.source_index[source], :] = keypoints[..., source, :]
+    return out
+
+
+@dataclass(frozen=True)
+class TriangulatedBodies:
+    """points_m (B, 25, 3) world (NaN where invalid) and weights (B, 25) (confidence, 0 where invalid)."""
+
+    points_m: np.ndarray
+    weights: np.ndarray
+
+
+def triangulate_bodies(keypoints_px: np.ndarray, rig: RigTensors,
+                       config: TriangulationConfig | None = None) -> TriangulatedBodies:
+    """(B, V, 25, 3) keypoints -> triangulated OpenPose-25 points of every body (one batched call)."""
+    keypoints = np.asarray(keypoints_px, dtype=np.float64)
+    if keypoints.ndim != 4 or keypoints.shape[1] != rig.num_views or keypoints.shape[-1] != 3:
+        raise InitInputError(f"keypoints_px: expected (B, {rig.num_views}, J, 3), got {keypoints.shape}")
+    result = triangulate(keypoints_px=keypoints.transpose(1, 0, 2, 3), cameras=rig.cameras(),
+                         config=config or TriangulationConfig())
+    return TriangulatedBodies(points_m=result.points_world_m, weights=np.where(result.valid, result.confidence, 0.0))
+
+
+def chordal_mean(rotations: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """(..., N, 3, 3) rotations and (..., N) weights -> (..., 3, 3) the rotation nearest to Σ w R (Frobenius)."""
+    total = (weights[..., None, None] * rotations).sum(dim=-3)
+    U, _, Vh = torch.linalg.svd(total)
+    sign = torch.sign(torch.linalg.det(U @ Vh))
+    sign = torch.where(sign == 0, torch.ones_like(sign), sign)
+    D = torch.diag_embed(torch.stack([torch.ones_like(sign), torch.ones_like(sign), sign], dim=-1))
+    return U @ D @ Vh
+
+
+def view_weights(keypoints_px: torch.Tensor, *, min_joints: int = 4) -> torch.Tensor:
+    """(B, V, J, 3) keypoints -> (B, V) view weight: summed confidence where >= ``min_joints`` joints are seen."""
+    conf = keypoints_px[..., 2]
+    seen = (conf > 0).sum(dim=-1)
+    return torch.where(seen >= min_joints, conf.sum(dim=-1), torch.zeros_like(conf[..., 0]))
+
+
+def combine_view_estimates(init_pose: torch.Tensor, init_betas: torch.Tensor, weights: torch.Tensor,
+                           R_cam_world: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Step 4: per-view estimates -> world rotations (B, 24, 3, 3) and betas (B, 10).
+
+    Args:
+        init_pose: (B, V, 24, 3, 3), global orientation of view v in camera v's optical frame.
+        init_betas: (B, V, 10).
+        weights: (B, V) view weights (rows of zeros: equal weights).
+        R_cam_world: (V, 3, 3).
+    """
+    batch, num_views = init_pose.shape[:2]
+    if tuple(init_pose.shape[2:]) != (24, 3, 3) or tuple(init_betas.shape) != (batch, num_views, 10):
+        raise InitInputError(f"init_pose (B, V, 24, 3, 3) and init_betas (B, V, 10) expected, got "
+                             f"{tuple(init_pose.shape)} and {tuple(init_betas.shape)}")
+    total = weights.sum(dim=1, keepdim=True)
+    w = torch.where(total > 0, weights / total.clamp_min(1e-12), torch.full_like(weights, 1.0 / num_views))
+    world = init_pose.clone()
+    world[:, :, 0] = R_cam_world.transpose(-1, -2)[None] @ init_pose[:, :, 0]
+    rotations = chordal_mean(world.transpose(1, 2), w[:, None].expand(-1, 24, -1))  # (B, 24, 3, 3)
+    betas = (w[..., None] * init_betas).sum(dim=1)
+    return rotations, betas
+
+
+def initial_bodies(body: KeypointBody, *, triangulated: TriangulatedBodies, rotations: torch.Tensor | None = None,
+                   betas: torch.Tensor | None = None, config: IKConfig | None = None) -> IKResult:
+    """Step 5: IK on the triangulated points, from ``rotations`` (B, 24, 3, 3) / ``betas`` (B, 10) when given."""
+    return solve_ik(body, points_m=torch.as_tensor(triangulated.points_m, dtype=torch.float32),
+                    weights=torch.as_tensor(triangulated.weights, dtype=torch.float32),
+                    init_rotations=rotations, init_betas=betas, config=config or IKConfig())

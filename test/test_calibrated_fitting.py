@@ -1,0 +1,187 @@
+"""Calibrated multi-view fitting: reduced body model, per-view score combination, translation steps, fits, CLI."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from scorehmr_ros.assets.standin import generate_standin_body_model
+from scorehmr_ros.core.body_model import BodyModel
+from scorehmr_ros.core.calibrated_fitting import (
+    BodyParams,
+    CalibratedFitConfig,
+    CalibratedObservations,
+    calibrated_guided_fit,
+)
+from scorehmr_ros.core.denoiser import Denoiser, DenoiserConfig
+from scorehmr_ros.core.diffusion import Diffusion
+from scorehmr_ros.core.keypoint_body import KeypointBody
+from scorehmr_ros.core.multiview_guidance import (
+    RigTensors,
+    project_to_views,
+    reprojection_loss,
+    rotate_global_orient_6d,
+    translation_hessian,
+    view_combined_noise,
+)
+from scorehmr_ros.core.rotations import axis_angle_to_matrix
+from scorehmr_ros.sim.rigs import make_rig
+
+PRIORS = Path(__file__).resolve().parents[1] / "scorehmr_ros" / "data" / "priors"
+
+
+@functools.lru_cache(maxsize=1)
+def _body_model() -> BodyModel:
+    return BodyModel(generate_standin_body_model(seed=0), source="stand-in seed 0")
+
+
+def _random_pose(batch: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    rng = np.random.default_rng(seed)
+    rotations = axis_angle_to_matrix(torch.tensor(0.4 * rng.standard_normal((batch, 24, 3)), dtype=torch.float32))
+    return rotations, torch.tensor(rng.standard_normal((batch, 10)), dtype=torch.float32), torch.tensor(
+        rng.standard_normal((batch, 3)), dtype=torch.float32)
+
+
+def test_keypoint_body_matches_the_full_body_model():
+    rotations, betas, transl = _random_pose(5, 0)
+    with torch.no_grad():
+        full = _body_model()(global_orient=rotations[:, :1], body_pose=rotations[:, 1:], betas=betas, transl_m=transl)
+        reduced = KeypointBody(_body_model())(rotations=rotations, betas=betas, transl_m=transl)
+    assert torch.allclose(full.joints_m[:, :25], reduced.openpose_m, atol=1e-5)
+    assert torch.allclose(full.smpl_joints_m, reduced.smpl_joints_m, atol=1e-5)
+
+
+def test_projection_matches_camera_project_with_distortion():
+    rig = make_rig("ring4")
+    cameras = list(rig.cameras)
+    cameras[1] = type(cameras[1])(name="d", K=cameras[1].K, width_px=1280, height_px=720,
+                                  R_cam_world=cameras[1].R_cam_world, t_cam_world_m=cameras[1].t_cam_world_m,
+                                  distortion_model="plumb_bob", distortion=np.array([-0.2, 0.05, 1e-3, -1e-3, 0.01]))
+    points = np.random.default_rng(1).uniform(-0.8, 0.8, (3, 7, 3)) + np.array([0, 0, 1.0])
+    pixels, _ = project_to_views(torch.tensor(points, dtype=torch.float32), RigTensors.from_cameras(cameras))
+    for v, camera in enumerate(cameras):
+        np.testing.assert_allclose(pixels[:, v].numpy(), camera.project(points), atol=0.05)
+
+
+def test_view_combination_rotates_the_global_orientation_back_to_the_world():
+    torch.manual_seed(0)
+    denoiser = Denoiser(DenoiserConfig(hidden_dim=32, num_blocks=1, cond_dim=8)).eval()
+    rig = RigTensors.from_cameras(make_rig("ring4").cameras)
+    x_t = torch.randn(3, 144)
+    t = torch.tensor([5, 20, 40])
+    cond = torch.randn(3, 4, 8)
+    weight = torch.tensor([[1.0, 0, 0, 0], [0.5, 0.5, 0, 0], [0, 0, 0, 0]])
+    with torch.no_grad():
+        combined = view_combined_noise(denoiser, x_t, t, cond=cond, view_weight=weight, R_cam_world=rig.R_cam_world)
+        # row 0: only view 0 counts -> the network's view-0 prediction, rotated back
+        view0 = denoiser(rotate_global_orient_6d(x_t, rig.R_cam_world[:1].expand(3, -1, -1)), t, cond[:, 0])
+        back = rotate_global_orient_6d(view0, rig.R_cam_world[:1].transpose(1, 2).expand(3, -1, -1))
+    assert torch.allclose(combined[0], back[0], atol=1e-5)
+    # a world rotation Q (x -> Q x, cameras R -> R Qᵀ) turns the combined prediction's orientation columns by Q
+    Q = axis_angle_to_matrix(torch.tensor([0.3, -0.2, 1.1]))
+    with torch.no_grad():
+        turned = view_combined_noise(denoiser, rotate_global_orient_6d(x_t, Q.expand(3, -1, -1)), t, cond=cond,
+                                     view_weight=weight, R_cam_world=rig.R_cam_world @ Q.T)
+    assert torch.allclose(turned, rotate_global_orient_6d(combined, Q.expand(3, -1, -1)), atol=1e-4)
+
+
+def test_translation_gauss_newton_step_nearly_solves_an_offset():
+    rig = RigTensors.from_cameras(make_rig("ring4").cameras)
+    rotations, betas, _ = _random_pose(2, 3)
+    body = KeypointBody(_body_model())
+    truth = torch.tensor([[0.2, -0.3, 1.0], [-0.5, 0.4, 0.9]])
+    with torch.no_grad():
+        joints = body(rotations=rotations, betas=betas, transl_m=truth).openpose_m
+        pixels, _ = project_to_views(joints, rig)
+    keypoints = torch.cat([pixels, torch.ones_like(pixels[..., :1])], dim=-1)
+    transl = (truth + torch.tensor([0.05, -0.04, 0.03])).requires_grad_(True)
+    moved = body(rotations=rotations, betas=betas, transl_m=transl).openpose_m
+    loss = reprojection_loss(moved, keypoints, rig, sigma_px=50.0).sum()
+    (gradient,) = torch.autograd.grad(loss, transl)
+    hessian = translation_hessian(moved.detach(), keypoints, rig, sigma_px=50.0)
+    step = torch.linalg.solve(hessian, gradient[..., None])[..., 0]
+    assert torch.allclose(transl.detach() - step, truth, atol=5e-3)
+
+
+def _zero_noise_diffusion() -> Diffusion:
+    """A prior that predicts ε̂ = 0: the guided DDIM then reduces to gradient steps on the calibrated loss."""
+    diffusion = Diffusion(denoiser=Denoiser(DenoiserConfig(hidden_dim=16, num_blocks=1, cond_dim=0))).eval()
+    with torch.no_grad():
+        diffusion.model.final_mlp.weight.zero_()
+        diffusion.model.final_mlp.bias.zero_()
+    return diffusion
+
+
+@functools.lru_cache(maxsize=1)
+def _small_case():
+    from scorehmr_ros.core import bench_methods
+    from scorehmr_ros.sim.scene import SceneConfig, generate_scene
+
+    scene = generate_scene(config=SceneConfig(num_people=2, clips=("walk", "run"), num_frames=6, seed=3),
+                           cameras=make_rig("ring4").cameras, body_model=_body_model())
+    return bench_methods.make_case(scene, noise=bench_methods.RegressorNoise(), rng=np.random.default_rng(3))
+
+
+def _mpjpe_mm(joints: np.ndarray, case) -> float:
+    return float(np.linalg.norm(joints - case.gt_joints_m, axis=-1).mean() * 1000)
+
+
+def test_calibrated_fit_improves_on_triangulation_and_ik():
+    from scorehmr_ros.core import bench_methods
+
+    case = _small_case()
+    body = KeypointBody(_body_model())
+    ik_joints, _ = bench_methods.run_triangulation_ik(body, case)
+    fit_joints, _ = bench_methods.run_calibrated(_zero_noise_diffusion(), body, case,
+                                                 config=CalibratedFitConfig(gradient_scale=0.3))
+    assert _mpjpe_mm(fit_joints, case) < _mpjpe_mm(ik_joints, case)
+    assert _mpjpe_mm(fit_joints, case) < 60.0
+
+
+def test_calibrated_fit_checks_shapes_and_cond():
+    rig = RigTensors.from_cameras(make_rig("ring4").cameras)
+    init = BodyParams(rotations=torch.eye(3).repeat(2, 24, 1, 1), betas=torch.zeros(2, 10), transl_m=torch.zeros(2, 3))
+    with pytest.raises(ValueError, match="keypoints_px: expected shape \\(2, 4, 25, 3\\)"):
+        calibrated_guided_fit(diffusion=_zero_noise_diffusion(), body=KeypointBody(_body_model()),
+                              observations=CalibratedObservations(keypoints_px=torch.zeros(2, 3, 25, 3), rig=rig),
+                              init=init)
+
+
+def test_streaming_emits_every_frame_once_and_flags_unseen_frames():
+    from scorehmr_ros.core.streaming import StreamingConfig, StreamingFitter
+
+    case = _small_case()
+    keypoints = case.keypoints_px.copy()
+    keypoints[3, 1] = 0.0  # person 1 seen by no camera in frame 3
+    fitter = StreamingFitter(diffusion=_zero_noise_diffusion(), body=KeypointBody(_body_model()), rig=case.rig,
+                             config=StreamingConfig(window=4, lag=1))
+    outputs = []
+    for t in range(keypoints.shape[0]):
+        outputs += fitter.step(track_ids=[0, 1], keypoints_px=keypoints[t])
+        assert all(len(track.frames) <= 4 for track in fitter.tracks.values())
+    outputs += fitter.flush()
+    emitted = sorted((o.track_id, o.frame_index) for o in outputs)
+    assert emitted == sorted((p, t) for p in range(2) for t in range(keypoints.shape[0]))
+    flags = {(o.track_id, o.frame_index): o.observed for o in outputs}
+    assert flags[(1, 3)] is False and flags[(1, 2)] is True and flags[(0, 3)] is True
+    assert not fitter.tracks
+
+
+@pytest.mark.skipif(not any(PRIORS.glob("*.pt")), reason="the committed keypoint-only prior is not present")
+@pytest.mark.slow
+def test_accuracy_bounds_with_the_committed_prior():
+    from scorehmr_ros.core import bench_methods
+    from scorehmr_ros.core.checkpoint import load_diffusion_checkpoint
+
+    case = _small_case()
+    body = KeypointBody(_body_model())
+    diffusion = load_diffusion_checkpoint(sorted(PRIORS.glob("*.pt"))[0])
+    calibrated = _mpjpe_mm(bench_methods.run_calibrated(diffusion, body, case, config=CalibratedFitConfig())[0], case)
+    paper = _mpjpe_mm(bench_methods.run_paper_multiview(diffusion, _body_model(), body, case)[0], case)
+    ik = _mpjpe_mm(bench_methods.run_triangulation_ik(body, case)[0], case)
+    assert calibrated <= 0.7 * paper
+    assert calibrated < ik
