@@ -18,6 +18,7 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "scorehmr_ros.core.bench_cli",
     "scorehmr_ros.assets.models_cli",
     "scorehmr_ros.sim.cli",
+    "scorehmr_ros.core.train_cli",
 )
 
 
