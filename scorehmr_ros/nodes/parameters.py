@@ -27,6 +27,11 @@ _SCALAR_TYPES = {str: Parameter.Type.STRING, int: Parameter.Type.INTEGER, float:
                  bool: Parameter.Type.BOOL}
 
 
+def _nested_class(config_class: type, field: dataclasses.Field) -> type | None:
+    hint = typing.get_type_hints(config_class)[field.name]
+    return hint if dataclasses.is_dataclass(hint) else None
+
+
 def _parameter_type(config_class: type, field: dataclasses.Field) -> Parameter.Type:
     hint = typing.get_type_hints(config_class)[field.name]
     if hint in _SCALAR_TYPES:
@@ -69,6 +74,12 @@ def declare_config(node: Node, config_class: type[Config], *, prefix: str, defau
     for field in dataclasses.fields(config_class):
         if field.name in exclude:
             continue
+        nested = _nested_class(config_class, field)
+        if nested is not None:  # a config inside a config: its own prefix level
+            nested_defaults = getattr(defaults, field.name) if defaults is not None else field.default_factory()
+            declare_config(node, nested, prefix=f"{prefix}.{field.name}" if prefix else field.name,
+                           defaults=nested_defaults)
+            continue
         parameter_type = _parameter_type(config_class, field)
         if defaults is not None:
             default = getattr(defaults, field.name)
@@ -96,9 +107,13 @@ def _converted(config_class: type, field: dataclasses.Field, value: Any) -> Any:
 
 
 def read_config(node: Node, config_class: type[Config], *, prefix: str,
-                overrides: dict[str, Any] | None = None) -> Config:
-    """Build ``config_class`` from the node's parameters (plus ``overrides`` by field name) and validate it.
+                overrides: dict[str, Any] | None = None, pending: dict[str, Any] | None = None) -> Config:
+    """Build ``config_class`` from the node's parameters and validate it.
 
+    Args:
+        overrides: values by field name (fields that are not parameters under ``prefix``).
+        pending: values by full parameter name that replace the node's current ones (a set request
+            being checked before it is accepted).
     Raises:
         ValueError: a parameter is unset or the config's validate() rejects it (the message names it).
     """
@@ -107,6 +122,13 @@ def read_config(node: Node, config_class: type[Config], *, prefix: str,
         name = f"{prefix}.{field.name}" if prefix else field.name
         if overrides and field.name in overrides:
             values[field.name] = overrides[field.name]
+            continue
+        nested = _nested_class(config_class, field)
+        if nested is not None:
+            values[field.name] = read_config(node, nested, prefix=name, pending=pending)
+            continue
+        if pending and name in pending:
+            values[field.name] = _converted(config_class, field, pending[name])
             continue
         try:
             parameter = node.get_parameter(name)
@@ -139,15 +161,26 @@ class ParameterGroup:
         return tuple(field for field, _ in self.from_parameters)
 
     def names(self) -> list[str]:
-        return [f"{self.prefix}.{f.name}" if self.prefix else f.name
-                for f in dataclasses.fields(self.config_class) if f.name not in self.exclude]
+        return _names(self.config_class, self.prefix, self.exclude)
 
-    def read(self, node: Node, overrides: dict[str, Any] | None = None):
-        """The group's validated config from the node's current parameters (plus ``overrides``)."""
+    def read(self, node: Node, pending: dict[str, Any] | None = None):
+        """The group's validated config from the node's parameters (``pending``: values about to be set)."""
+        pending = pending or {}
         fixed = {field: _converted(self.config_class, _field(self.config_class, field),
-                                   node.get_parameter(parameter).value or ())
+                                   pending.get(parameter, node.get_parameter(parameter).value) or ())
                  for field, parameter in self.from_parameters}
-        return read_config(node, self.config_class, prefix=self.prefix, overrides={**fixed, **(overrides or {})})
+        return read_config(node, self.config_class, prefix=self.prefix, overrides=fixed, pending=pending)
+
+
+def _names(config_class: type, prefix: str, exclude: tuple[str, ...] = ()) -> list[str]:
+    names = []
+    for field in dataclasses.fields(config_class):
+        if field.name in exclude:
+            continue
+        name = f"{prefix}.{field.name}" if prefix else field.name
+        nested = _nested_class(config_class, field)
+        names += _names(nested, name) if nested is not None else [name]
+    return names
 
 
 def _field(config_class: type, name: str) -> dataclasses.Field:
@@ -160,16 +193,12 @@ def declare_groups(node: Node, groups: tuple[ParameterGroup, ...]) -> None:
         declare_config(node, group.config_class, prefix=group.prefix, exclude=group.exclude)
 
     def on_set(parameters: list[Parameter]) -> SetParametersResult:
+        pending = {parameter.name: parameter.value for parameter in parameters}
         for group in groups:
-            overrides = {}
-            for parameter in parameters:
-                head, _, name = parameter.name.rpartition(".")
-                if head == group.prefix and name in {f.name for f in dataclasses.fields(group.config_class)}:
-                    overrides[name] = _converted(group.config_class, _field(group.config_class, name),
-                                                 parameter.value)
-            if overrides:
+            affected = set(group.names()) | {name for _, name in group.from_parameters}
+            if affected & pending.keys():
                 try:
-                    group.read(node, overrides)
+                    group.read(node, pending)
                 except (ValueError, TypeError) as error:
                     return SetParametersResult(successful=False, reason=str(error))
         return SetParametersResult(successful=True)
