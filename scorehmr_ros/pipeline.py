@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -19,6 +20,7 @@ from scorehmr_ros.core.body_state import NUM_SMPL_JOINTS, BodyEstimate, Tracking
 from scorehmr_ros.core.camera import Camera
 from scorehmr_ros.core.diffusion import Diffusion
 from scorehmr_ros.core.keypoint_body import KeypointBody
+from scorehmr_ros.core.mesh_decimation import DecimatedMesh, decimate
 from scorehmr_ros.core.multiview_guidance import RigTensors, project_to_views
 from scorehmr_ros.core.streaming import StreamingConfig, StreamingFitter, StreamOutput
 from scorehmr_ros.perception.association import AssociationConfig, associate
@@ -191,3 +193,57 @@ class BodyPipeline:
         weight = observed[..., 2]
         total = weight.sum(axis=(1, 2))
         return np.where(total > 0, (error * weight).sum(axis=(1, 2)) / np.maximum(total, 1e-12), 0.0)
+
+
+@dataclass(frozen=True)
+class FittingModels:
+    """Everything a pipeline loads from disk, loaded once and shared by the pipelines built from it."""
+
+    diffusion: Diffusion
+    body_model: BodyModel
+    mesh: DecimatedMesh
+    prior_description: str
+    body_description: str
+
+    def make_pipeline(self, cameras: Sequence[Camera], association: AssociationConfig | None = None,
+                      tracker: TrackerConfig | None = None, streaming: StreamingConfig | None = None) -> BodyPipeline:
+        return BodyPipeline(cameras=cameras, diffusion=self.diffusion, body_model=self.body_model,
+                            association=association, tracker=tracker, streaming=streaming)
+
+
+def load_fitting_models(*, prior_path: str = "", body_model_path: str = "", mesh_decimation_m: float = 0.03,
+                        logger=None) -> FittingModels:
+    """Load the prior (default: the bundled keypoint-only prior) and the body model (default: imported SMPL,
+    else the generated stand-in, announced loudly), and decimate the mesh topology for visualisation."""
+    from scorehmr_ros.assets.paths import bundled_prior_path, resolve_body_model
+    from scorehmr_ros.core.checkpoint import load_diffusion_checkpoint
+
+    prior = Path(prior_path) if prior_path else bundled_prior_path()
+    diffusion = load_diffusion_checkpoint(prior)
+    if diffusion.model.config.cond_dim != 0:
+        raise ValueError(f"prior {prior} is image-conditioned (cond dim {diffusion.model.config.cond_dim}); the "
+                         "multi-view node runs keypoint-only priors (cond dim 0), e.g. the bundled one")
+    body_model = BodyModel.from_file(resolve_body_model(body_model_path))
+    if body_model.is_standin and logger is not None:
+        logger.warning("using the STAND-IN body model (not SMPL): shapes and joints are approximate; import "
+                       "your licensed SMPL with `scorehmr-ros models import-smpl`")
+    template = body_model.v_template.numpy().astype(np.float64)
+    mesh = decimate(template, body_model.faces.numpy(), cell_m=mesh_decimation_m)
+    return FittingModels(diffusion=diffusion, body_model=body_model, mesh=mesh,
+                         prior_description=f"{prior.name} (hidden {diffusion.model.config.hidden_dim}, "
+                                           f"cond {diffusion.model.config.cond_dim})",
+                         body_description=body_model.description)
+
+
+def rig_cameras(rig_file: str | Path, names: Sequence[str] = ()) -> tuple[Camera, ...]:
+    """Cameras of a rig YAML, all or those named (in the given order); errors name what is missing."""
+    from scorehmr_ros.sim.rig_io import load_rig
+
+    rig = load_rig(rig_file)
+    if not names:
+        return rig.cameras
+    by_name = {camera.name: camera for camera in rig.cameras}
+    missing = [name for name in names if name not in by_name]
+    if missing:
+        raise ValueError(f"{rig_file}: no cameras {missing} (it has {sorted(by_name)})")
+    return tuple(by_name[name] for name in names)

@@ -34,13 +34,16 @@ def isolated_ros_environment(domain_id: int) -> dict[str, str]:
     }
 
 
-def wait_until(predicate: Callable[[], bool], *, timeout_s: float = DEFAULT_TIMEOUT_S, what: str,
-               spin: Callable[[], None] | None = None) -> None:
-    """Poll ``predicate`` (spinning ``spin`` between polls) until it holds; fail the test naming ``what``."""
+def wait_until(predicate: Callable[[], bool], *, timeout_s: float = DEFAULT_TIMEOUT_S,
+               what: str | Callable[[], str], spin: Callable[[], None] | None = None) -> None:
+    """Poll ``predicate`` (spinning ``spin`` between polls) until it holds; fail the test naming ``what``.
+
+    ``what`` may be a callable, evaluated only on failure (e.g. to include a peer's log as it is then).
+    """
     deadline = time.monotonic() + timeout_s
     while not predicate():
         if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout_s:.0f} s waiting for {what}")
+            pytest.fail(f"timed out after {timeout_s:.0f} s waiting for {what() if callable(what) else what}")
         if spin is not None:
             spin()
         else:

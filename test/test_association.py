@@ -4,7 +4,6 @@ import time
 
 import numpy as np
 import pytest
-from multiview_synth import observe, random_people
 
 from scorehmr_ros.core.camera import Camera
 from scorehmr_ros.perception.association import (
@@ -17,6 +16,8 @@ from scorehmr_ros.perception.association import (
 )
 from scorehmr_ros.sim.layouts import OPENPOSE25_NAMES
 from scorehmr_ros.sim.rigs import ring_rig, stereo_head_rig
+
+from multiview_synth import observe, random_people
 
 RING4 = ring_rig(num_cameras=4).cameras
 STEREO = stereo_head_rig().cameras

@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from golden_weights import random_denoiser_state, state_checksum
 
 from scorehmr_ros.core.checkpoint import (
     ARCH_KEY,
@@ -19,6 +18,8 @@ from scorehmr_ros.core.checkpoint import (
 )
 from scorehmr_ros.core.denoiser import Denoiser, DenoiserConfig
 from scorehmr_ros.core.diffusion import SCHEDULE_BUFFER_NAMES, Diffusion, ddim_inversion_pairs, ddim_time_pairs
+
+from golden_weights import random_denoiser_state, state_checksum
 
 GOLDEN = Path(__file__).parent / "fixtures" / "golden"
 

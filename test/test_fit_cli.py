@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from golden_weights import random_denoiser_state
 
 from scorehmr_ros.assets.standin import write_standin_npz
 from scorehmr_ros.cli import main
@@ -15,6 +14,8 @@ from scorehmr_ros.core.checkpoint import save_diffusion_checkpoint
 from scorehmr_ros.core.denoiser import Denoiser, DenoiserConfig
 from scorehmr_ros.core.diffusion import Diffusion
 from scorehmr_ros.core.fit_cli import FitFileError, read_fit_file
+
+from golden_weights import random_denoiser_state
 
 GOLDEN = Path(__file__).parent / "fixtures" / "golden"
 

@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from golden_weights import random_denoiser_state, state_checksum
 
 from scorehmr_ros.assets.standin import generate_standin_body_model
 from scorehmr_ros.core.body_model import BodyModel
@@ -20,6 +19,8 @@ from scorehmr_ros.core.denoiser import Denoiser, DenoiserConfig
 from scorehmr_ros.core.diffusion import Diffusion
 from scorehmr_ros.core.fit_config import FitConfig
 from scorehmr_ros.core.fitting import FitInputError, FitInputs, guided_fit
+
+from golden_weights import random_denoiser_state, state_checksum
 
 GOLDEN = Path(__file__).parent / "fixtures" / "golden"
 TOLERANCE_M = 1e-4  # 0.1 mm

@@ -32,7 +32,7 @@ def test_combined_node_publishes_every_view_with_stamps_and_layout(ros_node, ros
                                                          "keypoints.num_threads:=1"))
     keypoints, detections = collect(ros_node, "keypoints2d"), collect(ros_node, "detections")
     wait_until(lambda: len(keypoints) >= 3 and len(detections) >= 3, spin=ros_node.spin_once, timeout_s=60,
-               what=f"keypoint sets (node log: {node.log()[-2000:]})")
+               what=lambda: f"keypoint sets (node log: {node.log()[-2000:]})")
     node.assert_running()
     observation = msg_to_observation(keypoints[-1])
     assert observation.frame_id == "map" and observation.missing_cameras == ()
@@ -56,7 +56,7 @@ def test_bad_encoding_wrong_info_and_stopped_camera_are_survived(ros_node, ros_p
                    for msg in detections)
 
     wait_until(cam3_gone, spin=ros_node.spin_once, timeout_s=60,
-               what=f"sets without the bad and stopped cameras (node log: {node.log()[-2000:]})")
+               what=lambda: f"sets without the bad and stopped cameras (node log: {node.log()[-2000:]})")
     node.assert_running()
     log = node.log()
     assert "camera cam1: unsupported image encoding 'yuv422'" in log

@@ -2,13 +2,14 @@
 
 import numpy as np
 import pytest
-from multiview_synth import observe, walkers
 
 from scorehmr_ros.core.body_state import TrackingState
 from scorehmr_ros.perception.association import associate
 from scorehmr_ros.perception.tracking import Tracker, TrackerConfig, TrackingError, anchor_positions_m
 from scorehmr_ros.sim.layouts import OPENPOSE25_NAMES
 from scorehmr_ros.sim.rigs import ring_rig
+
+from multiview_synth import observe, walkers
 
 FRAME_NS = 33_333_333  # 30 fps
 

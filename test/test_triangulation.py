@@ -3,7 +3,6 @@
 import cv2
 import numpy as np
 import pytest
-from multiview_synth import detections_as_group_array, observe, random_people
 
 from scorehmr_ros.core.camera import Camera
 from scorehmr_ros.core.triangulation import (
@@ -17,6 +16,8 @@ from scorehmr_ros.core.triangulation import (
     undistort_pixels,
 )
 from scorehmr_ros.sim.rigs import ring_rig, stereo_head_rig
+
+from multiview_synth import detections_as_group_array, observe, random_people
 
 DISTORTION = np.array([-0.28, 0.09, 0.0012, -0.0008, -0.015])
 

@@ -95,3 +95,25 @@ def ensure_standin_body_model(*, root: str | Path | None = None, seed: int = 0) 
 
         write_standin_npz(path, seed=seed)
     return path
+
+
+#: The keypoint-only prior shipped with the package (model card beside it).
+BUNDLED_PRIOR_RELATIVE = Path("data") / "priors" / "deepmimic_prior.pt"
+
+
+def bundled_prior_path() -> Path:
+    """The shipped keypoint-only DeepMimic prior (``scorehmr_ros/data/priors/deepmimic_prior.pt``)."""
+    return Path(__file__).resolve().parents[1] / BUNDLED_PRIOR_RELATIVE
+
+
+def resolve_body_model(path: str | Path = "", *, root: str | Path | None = None) -> Path:
+    """The body model file to use: ``path`` if given, else the imported SMPL, else the generated stand-in
+    (``BodyModel.is_standin`` then says so, and every output must)."""
+    if str(path):
+        path = Path(path).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(f"body model {path} does not exist (import your SMPL with "
+                                    "`scorehmr-ros models import-smpl`, or leave the path empty for the stand-in)")
+        return path
+    imported = converted_smpl_path(root=root)
+    return imported if imported.is_file() else ensure_standin_body_model(root=root)

@@ -74,6 +74,19 @@ def spin_nodes(nodes: list[Node], *, threads: int = 2) -> None:
             node.destroy_node()
 
 
+def declare_camera_list(node: Node, description: str) -> tuple[str, ...]:
+    """Declare the string-array parameter ``cameras`` (no default) and return its value, () when unset."""
+    from rcl_interfaces.msg import ParameterDescriptor
+    from rclpy.exceptions import ParameterUninitializedException
+    from rclpy.parameter import Parameter
+
+    node.declare_parameter("cameras", Parameter.Type.STRING_ARRAY, ParameterDescriptor(description=description))
+    try:
+        return tuple(node.get_parameter("cameras").value or ())
+    except ParameterUninitializedException:
+        return ()
+
+
 def main_for(node_class: type[Node], *, startup_errors: tuple[type[Exception], ...] = (ValueError,)
              ) -> Callable[[list[str] | None], None]:
     """The ros2/examples main(): init, spin the node, exit cleanly on Ctrl-C.

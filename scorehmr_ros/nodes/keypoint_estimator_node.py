@@ -12,14 +12,12 @@ import time
 from collections import deque
 
 from diagnostic_msgs.msg import DiagnosticArray
-from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
-from rclpy.parameter import Parameter
 
 from scorehmr_ros.msg import MultiViewKeypoints2D
 from scorehmr_ros.nodes.camera_intake import CameraIntake
-from scorehmr_ros.nodes.common import ThrottledWarnings, main_for, output_qos, spin_nodes
+from scorehmr_ros.nodes.common import ThrottledWarnings, declare_camera_list, main_for, output_qos, spin_nodes
 from scorehmr_ros.nodes.diagnostics import stage_status
 from scorehmr_ros.nodes.geometry_conversions import MessageConversionError
 from scorehmr_ros.nodes.keypoint_conversions import msg_to_observation, observation_to_msg
@@ -42,8 +40,7 @@ class KeypointEstimatorNode(Node):
 
     def __init__(self, *, node_name: str = "keypoint_estimator", attached: bool = False, **kwargs) -> None:
         super().__init__(node_name, **kwargs)
-        self.declare_parameter("cameras", Parameter.Type.STRING_ARRAY,
-                               ParameterDescriptor(description="camera names of the rig (standalone mode)"))
+        cameras = declare_camera_list(self, "camera names of the rig (standalone mode)")
         declare_groups(self, PARAMETERS)
         self.warnings = ThrottledWarnings(log=self.get_logger().warning)
         self.config, keypoint_config = (group.read(self) for group in PARAMETERS)
@@ -56,7 +53,8 @@ class KeypointEstimatorNode(Node):
         self.worker: DropOldestWorker | None = None
         self.images: dict[str, deque[CameraFrame]] = {}
         if not attached:
-            cameras = tuple(self.get_parameter("cameras").value or ())
+            if not cameras:
+                raise ValueError("cameras: give the rig's camera names, e.g. -p cameras:=[cam0,cam1]")
             self.images = {camera: deque(maxlen=IMAGE_CACHE_PER_CAMERA) for camera in cameras}
             self.worker = DropOldestWorker(self.on_detected_set, capacity=self.config.processing_queue,
                                            name="keypoint_estimator", on_error=self.report_processing_error)
@@ -110,7 +108,7 @@ class KeypointEstimatorNode(Node):
         self.diagnostics_publisher.publish(msg)
 
     def destroy_node(self) -> None:
-        if self.worker is not None:
+        if getattr(self, "worker", None) is not None:  # absent when the node failed to start
             self.worker.stop()
         super().destroy_node()
 

@@ -12,15 +12,13 @@ import time
 from dataclasses import dataclass
 
 from diagnostic_msgs.msg import DiagnosticArray
-from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
-from rclpy.parameter import Parameter
 from sensor_msgs.msg import Image
 
 from scorehmr_ros.msg import MultiViewKeypoints2D
 from scorehmr_ros.nodes.camera_intake import CameraIntake
-from scorehmr_ros.nodes.common import ThrottledWarnings, main_for, output_qos
+from scorehmr_ros.nodes.common import ThrottledWarnings, declare_camera_list, main_for, output_qos
 from scorehmr_ros.nodes.diagnostics import camera_status, stage_status
 from scorehmr_ros.nodes.geometry_conversions import ns_to_stamp
 from scorehmr_ros.nodes.image_conversions import numpy_to_image
@@ -59,13 +57,13 @@ class PersonDetectorNode(Node):
 
     def __init__(self, *, node_name: str = "person_detector", **kwargs) -> None:
         super().__init__(node_name, **kwargs)
-        self.declare_parameter("cameras", Parameter.Type.STRING_ARRAY,
-                               ParameterDescriptor(description=CAMERAS_DESCRIPTION))
+        cameras = declare_camera_list(self, CAMERAS_DESCRIPTION)
         declare_groups(self, PARAMETERS)
         self.warnings = ThrottledWarnings(log=self.get_logger().warning)
 
         # Configure: validate, load the model, create publishers (raises with the reason on failure).
-        cameras = tuple(self.get_parameter("cameras").value or ())
+        if not cameras:
+            raise ValueError("cameras: give the rig's camera names, e.g. -p cameras:=[cam0,cam1]")
         self.config, sync_config, detector_config = (group.read(self) for group in PARAMETERS)
         self.front = PerceptionFront(detector=build_detector(detector_config), estimator=None, config=self.config)
         self.synchronizer: NWaySynchronizer[CameraFrame] = NWaySynchronizer(sync_config)
@@ -137,7 +135,8 @@ class PersonDetectorNode(Node):
         self.diagnostics_publisher.publish(msg)
 
     def destroy_node(self) -> None:
-        self.worker.stop()
+        if getattr(self, "worker", None) is not None:  # absent when the node failed to start
+            self.worker.stop()
         super().destroy_node()
 
 

@@ -1,0 +1,248 @@
+"""scorehmr: 2D keypoints of every view in, tracked SMPL bodies in the world frame out.
+
+Subscribes ``keypoints2d`` (MultiViewKeypoints2D); cameras come from the rig YAML
+(``rig_file``) or from ``<cam>/camera_info`` plus TF (``<world_frame>`` -> the CameraInfo's
+optical frame, from /tf_static and /tf). Publishes ``bodies`` (SMPLBodyArray), ``meshes``
+(MarkerArray, decimated TRIANGLE_LIST per track, rate-limited), optional ``skeletons``, REP-155
+TF on /tf and /diagnostics with end-to-end latency (camera stamp -> publish).
+Fitting runs on a worker thread with a bounded drop-oldest queue, so intake never blocks.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import CameraInfo
+from tf2_msgs.msg import TFMessage
+from visualization_msgs.msg import MarkerArray
+
+from scorehmr_ros.core.body_state import TrackingState
+from scorehmr_ros.core.config_fields import check_settings, setting
+from scorehmr_ros.core.frame_tree import FrameLookupError, FrameTree
+from scorehmr_ros.core.streaming import StreamingConfig
+from scorehmr_ros.msg import MultiViewKeypoints2D, SMPLBodyArray
+from scorehmr_ros.nodes.body_outputs import body_transforms, mesh_markers, skeleton_markers
+from scorehmr_ros.nodes.common import ThrottledWarnings, declare_camera_list, main_for, output_qos
+from scorehmr_ros.nodes.diagnostics import percentile_ms, stage_status
+from scorehmr_ros.nodes.geometry_conversions import (
+    MessageConversionError,
+    body_to_msg,
+    camera_info_to_camera,
+    ns_to_stamp,
+    stamp_to_ns,
+    transform_to_matrix,
+)
+from scorehmr_ros.nodes.keypoint_conversions import msg_to_observation
+from scorehmr_ros.nodes.parameters import ParameterGroup, declare_groups
+from scorehmr_ros.nodes.set_worker import DropOldestWorker
+from scorehmr_ros.perception.association import AssociationConfig
+from scorehmr_ros.perception.observations import MultiViewObservation
+from scorehmr_ros.perception.tracking import TrackerConfig
+from scorehmr_ros.pipeline import PipelineInputError
+
+CAMERAS_DESCRIPTION = "camera names of the rig (CameraInfo on <cam>/camera_info when rig_file is empty)"
+
+
+@dataclass(frozen=True)
+class ScoreHMRNodeConfig:
+    """The scorehmr node's own settings (fitting, association and tracking have their own groups)."""
+
+    world_frame: str = setting("map", "reference frame of the bodies, meshes and TF (REP-105)")
+    rig_file: str = setting("", "rig YAML with intrinsics and extrinsics; empty: CameraInfo topics + TF")
+    prior_path: str = setting("", "diffusion prior checkpoint; empty: the bundled keypoint-only DeepMimic prior")
+    body_model_path: str = setting("", "body model .npz; empty: the imported SMPL, else the generated STAND-IN")
+    processing_queue: int = setting(2, "keypoint sets waiting for the fitter; older ones are dropped", minimum=1,
+                                    maximum=100)
+    publish_meshes: bool = setting(True, "publish meshes (MarkerArray TRIANGLE_LIST per person)")
+    mesh_rate_hz: float = setting(5.0, "largest mesh publish rate", unit="Hz", minimum=0.1, maximum=100.0)
+    mesh_decimation_m: float = setting(0.03, "mesh vertex clustering cell; 0 = full mesh", unit="m", minimum=0.0,
+                                       maximum=0.5)
+    publish_skeletons: bool = setting(False, "publish LINE_LIST skeletons")
+    publish_joint_frames: bool = setting(True, "publish <joint>_<id> TF frames (else only body_<id>)")
+    diagnostics_period_s: float = setting(1.0, "period of /diagnostics", unit="s", minimum=0.1, maximum=60.0)
+
+    def validate(self) -> ScoreHMRNodeConfig:
+        check_settings(self)
+        if not self.world_frame:
+            raise ValueError("world_frame: must not be empty")
+        return self
+
+
+#: Every parameter of the node (plus ``cameras``), each group from one config dataclass of the core.
+PARAMETERS = (
+    ParameterGroup("", ScoreHMRNodeConfig),
+    ParameterGroup("association", AssociationConfig),
+    ParameterGroup("tracking", TrackerConfig),
+    ParameterGroup("streaming", StreamingConfig),
+)
+
+
+class ScoreHMRNode(Node):
+    """Fits one SMPL body per tracked person from the multi-view keypoints of each set."""
+
+    def __init__(self, *, node_name: str = "scorehmr", **kwargs) -> None:
+        super().__init__(node_name, **kwargs)
+        self.camera_names = declare_camera_list(self, CAMERAS_DESCRIPTION)
+        declare_groups(self, PARAMETERS)
+        self.warnings = ThrottledWarnings(log=self.get_logger().warning)
+        self.config, self.association_config, self.tracker_config, self.streaming_config = (
+            group.read(self) for group in PARAMETERS)
+        if not self.camera_names and not self.config.rig_file:
+            raise ValueError("cameras: give the rig's camera names, or a rig_file")
+
+        # Configure: load the models before spinning (never inside a callback).
+        from scorehmr_ros.pipeline import load_fitting_models, rig_cameras  # torch: imported when configuring
+
+        self.models = load_fitting_models(
+            prior_path=self.config.prior_path, body_model_path=self.config.body_model_path,
+            mesh_decimation_m=self.config.mesh_decimation_m, logger=self.get_logger())
+        self.pipeline = None
+        self.frame_tree = FrameTree()
+        self.camera_infos: dict[str, CameraInfo] = {}
+        if self.config.rig_file:
+            cameras = rig_cameras(self.config.rig_file, self.camera_names)
+            self.camera_names = tuple(camera.name for camera in cameras)
+            self.pipeline = self.models.make_pipeline(cameras, self.association_config, self.tracker_config,
+                                                      self.streaming_config)
+        self.bodies_publisher = self.create_publisher(SMPLBodyArray, "bodies", output_qos())
+        self.mesh_publisher = self.create_publisher(MarkerArray, "meshes", output_qos(depth=2))
+        self.skeleton_publisher = self.create_publisher(MarkerArray, "skeletons", output_qos(depth=2))
+        self.tf_publisher = self.create_publisher(TFMessage, "/tf", output_qos(depth=100))
+        self.diagnostics_publisher = self.create_publisher(DiagnosticArray, "/diagnostics", output_qos())
+        self.worker = DropOldestWorker(self._process, capacity=self.config.processing_queue, name="scorehmr",
+                                       on_error=self._on_processing_error)
+        self.latencies_s: list[float] = []
+        self.fit_times_s: list[float] = []
+        self.last_mesh_s = 0.0
+
+        # Activate: subscriptions and timers.
+        group = MutuallyExclusiveCallbackGroup()
+        self.create_subscription(MultiViewKeypoints2D, "keypoints2d", self._on_keypoints, output_qos(),
+                                 callback_group=group)
+        if self.pipeline is None:
+            static = QoSProfile(depth=100, durability=DurabilityPolicy.TRANSIENT_LOCAL,
+                                reliability=ReliabilityPolicy.RELIABLE)
+            self.create_subscription(TFMessage, "/tf_static", self._on_tf, static, callback_group=group)
+            self.create_subscription(TFMessage, "/tf", self._on_tf, output_qos(depth=100), callback_group=group)
+            for camera in self.camera_names:
+                self.create_subscription(CameraInfo, f"{camera}/camera_info",
+                                         lambda msg, c=camera: self.camera_infos.__setitem__(c, msg), 1,
+                                         callback_group=group)
+        self.create_timer(self.config.diagnostics_period_s, self._publish_diagnostics)
+        source = f"rig file {self.config.rig_file}" if self.config.rig_file else "CameraInfo + TF"
+        self.get_logger().info(f"ready: {len(self.camera_names)} cameras {list(self.camera_names)} from {source}; "
+                               f"prior {self.models.prior_description}; body model {self.models.body_description}")
+
+    # -- intake -----------------------------------------------------------------------------
+    def _on_tf(self, msg: TFMessage) -> None:
+        for transform in msg.transforms:
+            try:
+                self.frame_tree.set_transform(parent=transform.header.frame_id, child=transform.child_frame_id,
+                                              T_parent_child=transform_to_matrix(transform),
+                                              stamp_ns=stamp_to_ns(transform.header.stamp))
+            except (MessageConversionError, ValueError) as error:
+                self.warnings.warn("tf", f"bad transform {transform.header.frame_id} -> {transform.child_frame_id}: "
+                                         f"{error}; ignored")
+
+    def _calibrated_pipeline(self):
+        """The pipeline, built once every camera's CameraInfo and TF pose are known (None until then)."""
+        if self.pipeline is not None:
+            return self.pipeline
+        cameras, waiting = [], []
+        for name in self.camera_names:
+            info = self.camera_infos.get(name)
+            if info is None:
+                waiting.append(f"{name}/camera_info")
+                continue
+            frame = info.header.frame_id or f"{name}_optical_frame"
+            try:
+                T_cam_world = self.frame_tree.lookup(frame, self.config.world_frame)
+                cameras.append(camera_info_to_camera(info, name=name, T_cam_world=T_cam_world))
+            except FrameLookupError:
+                waiting.append(f"TF {self.config.world_frame} -> {frame}")
+            except MessageConversionError as error:
+                waiting.append(str(error))
+        if waiting:
+            self.warnings.warn("calibration", f"waiting for the rig calibration: {', '.join(waiting)}; set dropped")
+            return None
+        self.pipeline = self.models.make_pipeline(cameras, self.association_config, self.tracker_config,
+                                                  self.streaming_config)
+        self.get_logger().info(f"rig calibrated from CameraInfo + TF: {[c.name for c in cameras]}")
+        return self.pipeline
+
+    def _on_keypoints(self, msg: MultiViewKeypoints2D) -> None:
+        try:
+            observation = msg_to_observation(msg)
+        except MessageConversionError as error:
+            self.warnings.warn("keypoints", f"bad keypoints message: {error}; set dropped")
+            return
+        if self._calibrated_pipeline() is not None:
+            self.worker.submit(observation)
+
+    # -- processing (worker thread) --------------------------------------------------------------
+    def _process(self, observation: MultiViewObservation) -> None:
+        try:
+            result = self.pipeline.process(observation)
+        except PipelineInputError as error:
+            self.warnings.warn("set", f"{error}; set dropped")
+            return
+        self.fit_times_s = (self.fit_times_s + [sum(result.timings_s.values())])[-100:]
+        self._publish(list(result.bodies), stamp_ns=observation.stamp_ns)
+
+    def _publish(self, bodies: list, *, stamp_ns: int) -> None:
+        frame = self.config.world_frame
+        msg = SMPLBodyArray(bodies=[body_to_msg(body) for body in bodies])
+        msg.header.stamp, msg.header.frame_id = ns_to_stamp(max([b.stamp_ns for b in bodies] or [stamp_ns])), frame
+        self.bodies_publisher.publish(msg)
+        transforms = body_transforms(bodies, frame_id=frame, joint_frames=self.config.publish_joint_frames)
+        if transforms:
+            self.tf_publisher.publish(TFMessage(transforms=transforms))
+        now_s = time.monotonic()
+        ended = [b for b in bodies if b.tracking_state == TrackingState.TERMINATED]
+        if self.config.publish_meshes and (ended or now_s - self.last_mesh_s >= 1.0 / self.config.mesh_rate_hz):
+            self.last_mesh_s = now_s
+            live = [b for b in bodies if b.tracking_state != TrackingState.TERMINATED]
+            vertices = self.pipeline.vertices(live, self.models.body_model)
+            vertex_of = {id(b): v for b, v in zip(live, vertices, strict=True)}
+            self.mesh_publisher.publish(mesh_markers(bodies, [vertex_of.get(id(b)) for b in bodies],
+                                                     mesh=self.models.mesh, frame_id=frame))
+        if self.config.publish_skeletons:
+            self.skeleton_publisher.publish(skeleton_markers(bodies, frame_id=frame))
+        now_ns = self.get_clock().now().nanoseconds
+        self.latencies_s = (self.latencies_s + [(now_ns - b.stamp_ns) * 1e-9 for b in bodies])[-200:]
+
+    def _on_processing_error(self, error: Exception) -> None:
+        self.warnings.warn(f"processing:{type(error).__name__}", f"fitting failed on a set: {error}; set dropped")
+
+    def _publish_diagnostics(self) -> None:
+        msg = DiagnosticArray()
+        msg.header.stamp = self.get_clock().now().to_msg()
+        fit = stage_status(f"{self.get_name()}: fitting", durations_s=self.fit_times_s,
+                           processed=self.worker.processed, dropped=self.worker.dropped,
+                           warnings=self.warnings.counts)
+        latency = DiagnosticStatus(
+            level=DiagnosticStatus.OK, name=f"{self.get_name()}: latency",
+            message="camera stamp -> publish (includes the fixed lag)",
+            values=[KeyValue(key=f"p{q} ms", value=f"{percentile_ms(self.latencies_s, q):.1f}") for q in (50, 90, 99)])
+        calibrated = DiagnosticStatus(
+            level=DiagnosticStatus.OK if self.pipeline is not None else DiagnosticStatus.WARN,
+            name=f"{self.get_name()}: rig", message="calibrated" if self.pipeline is not None else "waiting for "
+            "CameraInfo / TF", values=[KeyValue(key="cameras", value=",".join(self.camera_names))])
+        msg.status = [fit, latency, calibrated]
+        self.diagnostics_publisher.publish(msg)
+
+    def destroy_node(self) -> None:
+        if getattr(self, "worker", None) is not None:  # absent when the node failed to start
+            self.worker.stop()
+        super().destroy_node()
+
+
+main = main_for(ScoreHMRNode, startup_errors=(ValueError, OSError, LookupError))
+
+if __name__ == "__main__":
+    main()
