@@ -73,3 +73,13 @@ def test_decimation_keeps_a_valid_smaller_mesh():
     np.testing.assert_allclose(points.max(0), vertices.max(0), atol=0.04)
     with pytest.raises(ValueError, match="cell_m: must be >= 0 m"):
         decimate(vertices, faces, cell_m=-1.0)
+
+
+def test_float32_rotations_give_exact_rigid_frames():
+    rng = np.random.default_rng(5)
+    local = axis_angle_to_matrix(torch.from_numpy(rng.normal(0, 1.0, (8, 24, 3))).float()).numpy()
+    local = local + rng.normal(0, 3e-6, local.shape).astype(np.float32)  # float32 fit output, slightly off
+    T_world_body, T_body_joint = body_frames(local, rng.normal(0, 1, (8, 24, 3)))
+    R = T_body_joint[..., :3, :3]
+    np.testing.assert_allclose(R @ np.swapaxes(R, -1, -2), np.broadcast_to(np.eye(3), R.shape), atol=1e-12)
+    np.testing.assert_allclose(np.linalg.det(T_world_body[:, :3, :3]), 1.0, atol=1e-12)

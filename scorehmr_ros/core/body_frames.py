@@ -30,11 +30,24 @@ def rep155_joint_name(smpl_name: str) -> str:
     return smpl_name
 
 
+def nearest_rotation(matrices: np.ndarray) -> np.ndarray:
+    """(..., 3, 3) nearly orthonormal matrices (e.g. float32 fits) -> the nearest rotations (polar, via SVD)."""
+    u, _, vt = np.linalg.svd(np.asarray(matrices, dtype=np.float64))
+    rotations = u @ vt
+    flip = np.linalg.det(rotations) < 0
+    if np.any(flip):
+        u[flip, :, -1] *= -1
+        rotations = u @ vt
+    return rotations
+
+
 def global_rotations(local_rotations: np.ndarray, parents: tuple[int, ...] = SMPL_PARENTS) -> np.ndarray:
     """(..., 24, 3, 3) parent-relative rotations ([0] = global orientation) -> (..., 24, 3, 3) world rotations.
 
-    R_world[j] = R_world[parent(j)] @ R_local[j], down the kinematic tree.
+    R_world[j] = R_world[parent(j)] @ R_local[j], down the kinematic tree. The inputs are first projected
+    onto exact rotations, so float32 rounding does not accumulate down the 24-joint chains.
     """
+    local_rotations = nearest_rotation(local_rotations)
     world = np.empty_like(local_rotations, dtype=np.float64)
     for joint, parent in enumerate(parents):
         world[..., joint, :, :] = (local_rotations[..., joint, :, :] if parent < 0

@@ -33,6 +33,8 @@ from scorehmr_ros.perception.observations import MultiViewObservation
 from scorehmr_ros.perception.synchronizer import NWaySynchronizer, SyncConfig, SyncedSet, describe_stats
 
 SYNC_POLL_PERIOD_S = 0.01  # how often a set past its deadline is looked for
+# The synchronizer's arrival clock is the node clock: stamps and arrivals then share one time base
+# (latency = arrival - stamp), and a replayed bag with use_sim_time keeps its deadlines in bag time.
 CAMERAS_DESCRIPTION = "camera names of the rig; topics <cam>/image_raw (or .../compressed) and <cam>/camera_info"
 
 #: Every parameter of the node, each group from one config dataclass of the core.
@@ -94,11 +96,12 @@ class PersonDetectorNode(Node):
 
     # -- callbacks ----------------------------------------------------------------------------
     def _on_frame(self, frame: CameraFrame) -> None:
-        for synced in self.synchronizer.add(frame.camera, frame.stamp_ns, frame, now_ns=time.monotonic_ns()):
+        now_ns = self.get_clock().now().nanoseconds
+        for synced in self.synchronizer.add(frame.camera, frame.stamp_ns, frame, now_ns=now_ns):
             self.worker.submit(synced)
 
     def _poll(self) -> None:
-        for synced in self.synchronizer.poll(now_ns=time.monotonic_ns()):
+        for synced in self.synchronizer.poll(now_ns=self.get_clock().now().nanoseconds):
             self.worker.submit(synced)
 
     def _process(self, synced: SyncedSet[CameraFrame]) -> None:
