@@ -19,6 +19,7 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "scorehmr_ros.assets.models_cli",
     "scorehmr_ros.sim.cli",
     "scorehmr_ros.core.train_cli",
+    "scorehmr_ros.demo_cli",
 )
 
 

@@ -1,0 +1,131 @@
+"""The one-command demo: the whole graph on a simulated rig, over real DDS, in one process.
+
+sim_rig (rendered cameras, CameraInfo, /tf_static, ground truth) -> person_detector +
+keypoint_estimator (embedded BlazePose) -> scorehmr (keypoint-only prior, stand-in body unless
+SMPL is imported) -> /humans/{detections,keypoints2d,bodies,meshes}, /tf; a recorder writes
+every output to an MCAP bag. Afterwards ``demo_report`` writes the overlay video and the summary.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from scorehmr_ros.core.config_fields import check_settings, setting
+
+LOGGER = logging.getLogger(__name__)
+
+#: Topics the demo records (all outputs, the ground truth and the rig calibration).
+RECORDED_TOPICS = (
+    ("/humans/detections", "scorehmr_ros/msg/MultiViewKeypoints2D"),
+    ("/humans/keypoints2d", "scorehmr_ros/msg/MultiViewKeypoints2D"),
+    ("/humans/bodies", "scorehmr_ros/msg/SMPLBodyArray"),
+    ("/humans/meshes", "visualization_msgs/msg/MarkerArray"),
+    ("/tf", "tf2_msgs/msg/TFMessage"),
+    ("/tf_static", "tf2_msgs/msg/TFMessage"),
+    ("/diagnostics", "diagnostic_msgs/msg/DiagnosticArray"),
+    ("/sim/ground_truth", "scorehmr_ros/msg/SMPLBodyArray"),
+)
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    """What the demo simulates and where it writes."""
+
+    output_dir: str = setting("out/demo", "folder for the bag, the video and the summary (replaced)")
+    cameras: int = setting(4, "cameras on the ring", minimum=1, maximum=8)
+    people: int = setting(2, "people walking in the room", minimum=1, maximum=6)
+    clips: tuple[str, ...] = setting(("walk", "run"), "DeepMimic clips, one per person in turn")
+    frames: int = setting(45, "frames to play", minimum=5, maximum=3000)
+    fps: float = setting(7.5, "camera rate; 30 Hz divided by a whole number", unit="Hz", minimum=1.0, maximum=30.0)
+    seed: int = setting(0, "seed of the scene", minimum=0)
+    record_images: bool = setting(False, "also record the camera images in the bag (large)")
+    timeout_s: float = setting(600.0, "give up after this long", unit="s", minimum=10.0, maximum=86400.0)
+
+    def validate(self) -> DemoConfig:
+        check_settings(self)
+        return self
+
+
+def _isolated_dds_environment() -> None:
+    """Large images over Fast DDS, loopback discovery, a domain of our own unless one is set."""
+    os.environ.setdefault("FASTDDS_BUILTIN_TRANSPORTS", "LARGE_DATA")
+    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    os.environ.setdefault("ROS_DOMAIN_ID", str(1 + os.getpid() % 200))
+
+
+def run_demo(config: DemoConfig) -> dict:
+    """Run the graph until the rig has played every frame and the outputs have drained; return the report."""
+    config.validate()
+    _isolated_dds_environment()
+    import shutil
+
+    import rclpy
+    from rclpy.executors import MultiThreadedExecutor
+    from rclpy.parameter import Parameter
+
+    from scorehmr_ros.demo_report import Collector, write_report
+    from scorehmr_ros.nodes.bag_recorder_node import BagRecorderNode
+    from scorehmr_ros.nodes.keypoint_estimator_node import KeypointEstimatorNode
+    from scorehmr_ros.nodes.person_detector_node import PersonDetectorNode
+    from scorehmr_ros.nodes.scorehmr_node import ScoreHMRNode
+    from scorehmr_ros.nodes.sim_rig_node import SimRigNode
+    from scorehmr_ros.sim.live_rig import SimRigConfig
+
+    output = Path(config.output_dir)
+    if output.exists():
+        shutil.rmtree(output)
+    output.mkdir(parents=True)
+    topics = list(RECORDED_TOPICS)
+    rclpy.init()
+    nodes = []
+    try:
+        rig = SimRigNode(config=SimRigConfig(
+            rig=f"demo{config.cameras}", num_people=config.people, clips=config.clips, num_frames=config.frames,
+            fps=config.fps, seed=config.seed, loop=False, start_delay_s=3.0))
+        cameras = [camera.name for camera in rig.cameras]
+        if config.record_images:
+            topics += [(f"/{c}/image_raw", "sensor_msgs/msg/Image") for c in cameras]
+        topics += [(f"/{c}/camera_info", "sensor_msgs/msg/CameraInfo") for c in cameras]
+        camera_list = Parameter("cameras", value=cameras)
+        remap = ["--ros-args", "-r", "detections:=/humans/detections", "-r", "keypoints2d:=/humans/keypoints2d",
+                 "-r", "bodies:=/humans/bodies", "-r", "meshes:=/humans/meshes", "-r", "skeletons:=/humans/skeletons"]
+        perception = [Parameter("image_reliability", value="reliable"), Parameter("sync.min_cameras", value=2)]
+        detector = PersonDetectorNode(parameter_overrides=[camera_list, *perception], cli_args=remap)
+        estimator = KeypointEstimatorNode(attached=True, parameter_overrides=[camera_list, *perception],
+                                          cli_args=remap)
+        detector.attach(estimator.on_detected_set)
+        fitter = ScoreHMRNode(parameter_overrides=[camera_list], cli_args=remap)
+        from scorehmr_ros.recording import TopicSpec
+
+        specs = [TopicSpec(topic, msg_type, "static" if topic == "/tf_static" else "reliable")
+                 for topic, msg_type in topics]
+        recorder = BagRecorderNode(path=str(output / "bag"), topics=specs)
+        collector = Collector()
+        nodes = [rig, detector, estimator, fitter, recorder, collector]
+        executor = MultiThreadedExecutor(num_threads=4)
+        for node in nodes:
+            executor.add_node(node)
+        start = time.monotonic()
+        LOGGER.info("rendering %d frames x %d cameras, then playing them at %g Hz", config.frames, config.cameras,
+                    config.fps)
+        drained_at = None
+        while time.monotonic() - start < config.timeout_s:
+            executor.spin_once(timeout_sec=0.05)
+            if rig.finished.is_set():
+                drained_at = drained_at or time.monotonic()
+                if time.monotonic() - drained_at > 4.0:  # let the fixed lag and the queues empty
+                    break
+        else:
+            LOGGER.warning("timed out after %.0f s; reporting what arrived", config.timeout_s)
+        collector.wall_duration_s = (time.monotonic() - drained_at) if drained_at else 0.0
+        report = write_report(output, collector=collector, rig=rig, fitter=fitter, detector=detector,
+                              config=config)
+    finally:
+        for node in reversed(nodes):
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return report
