@@ -13,7 +13,8 @@ Algorithm (η = 0), the official ``ddim_with_guidance`` with the calibrated loss
             ∇_{x_t} L = √(1/ᾱ_t) ∇_{x̂_0} L  (ε̂ held constant: autograd only through body model and loss)
             ε̃ = ε̂ + √(1-ᾱ_t) λ ∇_{x_t} L;  x ← √ᾱ_t' x̂_0(x, ε̃) + √(1-ᾱ_t') ε̃
             τ, β: ``inner_steps`` Gauss-Newton steps (τ, with the window's acceleration term), Adam steps (β)
-    output: the x̂_0 of the last guided call, β, τ.
+    output: the x̂_0 of the last guided call, β, τ, then the data-term polish of :mod:`fit_polish`
+    (rigid Gauss-Newton on global orientation + translation, a few Adam steps on the body joints).
 The same loss minimised by Adam directly on (x, β, τ), without the prior, is :func:`fit_without_prior`.
 """
 
@@ -27,6 +28,7 @@ import torch
 
 from scorehmr_ros.core.config_fields import check_settings, setting
 from scorehmr_ros.core.diffusion import Diffusion, ddim_inversion_pairs, ddim_time_pairs, extract
+from scorehmr_ros.core.fit_polish import pose_polish, rigid_polish
 from scorehmr_ros.core.fitting import StageTimes
 from scorehmr_ros.core.keypoint_body import KeypointBody, KeypointJoints
 from scorehmr_ros.core.multiview_guidance import (
@@ -72,6 +74,13 @@ class CalibratedFitConfig:
                                            "a larger curvature than any body joint)", minimum=0.0, maximum=1.0)
     rms_decay: float = setting(0.9, "decay of the running mean of squared gradients (rms)", minimum=0.0,
                                maximum=0.9999)
+    polish_rigid_iters: int = setting(2, "rigid (global orientation + translation) Gauss-Newton iterations after "
+                                      "the guided steps (fit_polish.py)", minimum=0, maximum=100)
+    polish_pose_steps: int = setting(10, "Adam steps on the body joints and translation after the rigid polish",
+                                     minimum=0, maximum=1000)
+    polish_pose_lr: float = setting(0.003, "Adam step size of the pose polish (6D units)", minimum=0.0, maximum=1.0)
+    polish_transl_lr: float = setting(0.001, "Adam step size of the translation in the pose polish", unit="m",
+                                      minimum=0.0, maximum=1.0)
 
     def validate(self) -> CalibratedFitConfig:
         """Raise ValueError naming a field outside its range; return self."""
@@ -154,8 +163,10 @@ def calibrated_loss(joints: KeypointJoints, observations: CalibratedObservations
 class _ShapeAndPlacement:
     """Translation (Gauss-Newton steps) and (shared) betas (Adam steps), updated inside the loop."""
 
-    def __init__(self, params: BodyParams, config: CalibratedFitConfig, betas_group: torch.Tensor | None) -> None:
+    def __init__(self, params: BodyParams, config: CalibratedFitConfig, betas_group: torch.Tensor | None,
+                 fixed_betas: torch.Tensor | None = None) -> None:
         self.group = betas_group
+        self.betas_free = None if fixed_betas is None else (~fixed_betas).float()[:, None]
         if betas_group is None:
             betas = params.betas
         else:  # one betas row per group: the mean of its members
@@ -192,7 +203,7 @@ class _ShapeAndPlacement:
         with torch.no_grad():
             self.transl_m -= step
         if self.optimizer is not None:
-            self.betas.grad = gradients[1]
+            self.betas.grad = gradients[1] if self.betas_free is None else gradients[1] * self.betas_free
             self.optimizer.step()
 
     def body_betas(self) -> torch.Tensor:
@@ -222,7 +233,8 @@ def _pose_joints(body: KeypointBody, pose_6d: torch.Tensor, betas: torch.Tensor,
 def calibrated_guided_fit(
     *, diffusion: Diffusion, body: KeypointBody, observations: CalibratedObservations, init: BodyParams,
     config: CalibratedFitConfig = CalibratedFitConfig(), betas_group: torch.Tensor | None = None,
-    stage_times: StageTimes | None = None, on_iteration: Callable[[int], None] | None = None,
+    fixed_betas: torch.Tensor | None = None, stage_times: StageTimes | None = None,
+    on_iteration: Callable[[int], None] | None = None,
 ) -> BodyParams:
     """Guided DDIM fit of world-frame bodies to calibrated views (module docstring).
 
@@ -233,6 +245,7 @@ def calibrated_guided_fit(
         init: start bodies (B rows).
         config: schedule and weights.
         betas_group: (B,) long group index sharing one betas row (e.g. the person of a window row); None: per row.
+        fixed_betas: (B,) bool, True for rows whose betas stay as given (no betas_group then); None: all free.
         stage_times: accumulates "denoiser" and "guidance" seconds.
         on_iteration: called after each round.
     """
@@ -247,7 +260,10 @@ def calibrated_guided_fit(
     view_weight = observations.view_weight
     if cond is not None and view_weight is None:
         view_weight = observations.keypoints_px[..., 2].sum(dim=-1)
-    state = _ShapeAndPlacement(init, config, betas_group)
+    if fixed_betas is not None and (betas_group is not None or tuple(fixed_betas.shape) != (batch,)):
+        raise CalibratedFitError(f"fixed_betas: expected shape ({batch},) and no betas_group, got "
+                                 f"{tuple(fixed_betas.shape)}")
+    state = _ShapeAndPlacement(init, config, betas_group, fixed_betas)
 
     def denoise(x: torch.Tensor, t: int) -> tuple[torch.Tensor, torch.Tensor]:
         start = timer()
@@ -297,9 +313,29 @@ def calibrated_guided_fit(
                 stage_times.add("guidance", timer() - start)
         if on_iteration is not None:
             on_iteration(iteration)
-    rotations = rot6d_to_matrix(pred_x0.reshape(batch, NUM_POSE_JOINTS, 6))
-    return BodyParams(rotations=rotations.detach(), betas=state.body_betas().detach().clone(),
-                      transl_m=state.transl_m.detach().clone())
+    rotations = rot6d_to_matrix(pred_x0.reshape(batch, NUM_POSE_JOINTS, 6)).detach()
+    betas = state.body_betas().detach().clone()
+    start = timer()
+    rotations, transl = polish(body, BodyParams(rotations=rotations, betas=betas, transl_m=state.transl_m.detach()),
+                               observations, config)
+    if stage_times is not None:
+        stage_times.add("polish", timer() - start)
+    return BodyParams(rotations=rotations, betas=betas, transl_m=transl)
+
+
+def polish(body: KeypointBody, params: BodyParams, observations: CalibratedObservations,
+           config: CalibratedFitConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """The data-term polish of :mod:`~scorehmr_ros.core.fit_polish` (rigid Gauss-Newton, then Adam on the body
+    joints); returns (rotations (B, 24, 3, 3), transl_m (B, 3))."""
+    orient, transl = rigid_polish(body, rotations=params.rotations, betas=params.betas, transl_m=params.transl_m,
+                                  keypoints_px=observations.keypoints_px, rig=observations.rig,
+                                  iterations=config.polish_rigid_iters, sigma_px=config.gm_sigma_px,
+                                  data_weight_px=config.data_weight_px, damping=config.transl_damping)
+    rotations = torch.cat([orient[:, None], params.rotations[:, 1:]], dim=1)
+    return pose_polish(body, rotations=rotations, betas=params.betas, transl_m=transl,
+                       loss_fn=lambda joints: calibrated_loss(joints, observations, config)[0],
+                       steps=config.polish_pose_steps, pose_lr=config.polish_pose_lr,
+                       transl_lr=config.polish_transl_lr)
 
 
 def fit_without_prior(*, body: KeypointBody, observations: CalibratedObservations, init: BodyParams,

@@ -1,22 +1,30 @@
-"""Streaming calibrated fitting: per track a sliding window of W frames, refined jointly, output at a fixed lag.
+"""Streaming calibrated fitting: per track a fixed-lag smoother over per-frame guided fits.
 
 Each :meth:`StreamingFitter.step` (one synchronised set of views):
-1. every track seen in this set gets a new window frame started from its previous window by constant-velocity
-   extrapolation (rotations: R_t = R_{t-1} (R_{t-2}ᵀ R_{t-1}); translation: 2 τ_{t-1} - τ_{t-2}); a new track
-   starts from triangulation + IK (from per-view estimates when given); a known track seen by no camera gets
-   the extrapolated frame, flagged ``observed=False``;
-2. the windows of all tracks (padded to W at the start of a track, padding excluded from the smoothness
-   term) are refined together by one :func:`calibrated_guided_fit` over P x W rows, with the joint
-   acceleration term and one betas row per track;
-3. each track emits the frame ``lag`` frames behind its newest (0 = newest) once it exists; frames older
-   than W are dropped (memory is bounded by W per track). A track not seen for ``max_missing_frames``
-   consecutive sets ends; :meth:`end_track` and :meth:`flush` emit its remaining frames.
+1. start: a new track (seen, enough triangulated joints) starts from triangulation + placement on the combined
+   per-view estimates when given (else triangulation + IK from keypoints alone, ``ik``); a known track seen in
+   this set starts its new frame from this set's combined per-view estimates when given
+   (``init_from="view_estimates"``, the same start as the per-frame fit), else from its previous (smoothed)
+   frames by constant-velocity extrapolation (rotations held, or at constant velocity by option); the
+   translation is extrapolated (2 τ_{t-1} - τ_{t-2}) unless ``update_triangulation`` places the body on
+   this set's triangulated joints (+ ``update_ik`` steps);
+2. per-frame fit: only the newest frames, of all tracks seen in this set, in one batch, by
+   :func:`calibrated_guided_fit` with the data term (and its polish) — each frame fitted to its own keypoints
+   once; a track's betas are the mean of its first ``betas_frames`` per-frame fits, then held fixed;
+   a known track seen by no camera gets the extrapolated frame as a prediction (flagged ``observed=False``);
+3. smoothing: per track, the closed-form fixed-lag smoother of :mod:`~scorehmr_ros.core.fixed_lag` over the
+   window (per-frame fits as anchors, acceleration penalty on rotation matrices and translation; frames
+   already emitted held at their emitted values, so the emitted sequence is itself smooth);
+4. each track emits the frame ``lag`` frames behind its newest (0 = newest); frames older than W are dropped
+   (memory bounded by W per track). A track not seen for ``max_missing_frames`` consecutive sets ends;
+   :meth:`end_track` and :meth:`flush` emit its remaining frames.
+The per-frame fits are never refitted, so a window cannot drift; the window costs one small linear solve.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -31,12 +39,15 @@ from scorehmr_ros.core.config_fields import check_settings, setting
 from scorehmr_ros.core.diffusion import Diffusion
 from scorehmr_ros.core.fit_init import combine_view_estimates, initial_bodies, triangulate_bodies, view_weights
 from scorehmr_ros.core.fitting import StageTimes
+from scorehmr_ros.core.fixed_lag import fixed_lag_smooth, project_to_so3
 from scorehmr_ros.core.ik import IKConfig
 from scorehmr_ros.core.keypoint_body import KeypointBody
 from scorehmr_ros.core.multiview_guidance import RigTensors
 
-#: Streaming schedule chosen by measurement (docs/fitting.md): one round of 2 + 2 denoiser calls per window.
-STREAMING_FIT = CalibratedFitConfig(optim_iters=1, sample_start=20, ddim_step=10, w_accel=3.0)
+#: Per-frame schedule of the streaming fitter, chosen by measurement (docs/fitting.md): S = 20, k = 10 (4 denoiser
+#: calls), then the rigid polish and 5 pose-polish steps of twice the per-frame fit's step size.
+STREAMING_FIT = CalibratedFitConfig(sample_start=20, ddim_step=10, polish_pose_steps=5, polish_pose_lr=0.006,
+                                    polish_transl_lr=0.002)
 
 
 class StreamingError(ValueError):
@@ -45,7 +56,7 @@ class StreamingError(ValueError):
 
 @dataclass(frozen=True)
 class StreamingConfig:
-    """Streaming fitter settings."""
+    """Streaming fitter settings (defaults chosen by measurement, docs/fitting.md)."""
 
     window: int = setting(8, "frames per track window", unit="frames", minimum=1, maximum=256)
     lag: int = setting(3, "output delay behind the newest frame (0 = newest)", unit="frames", minimum=0,
@@ -53,9 +64,22 @@ class StreamingConfig:
     max_missing_frames: int = setting(15, "sets without any view before a track ends", unit="frames", minimum=0,
                                       maximum=10000)
     min_start_points: int = setting(6, "triangulated joints needed to start a track", minimum=1, maximum=25)
+    smoothness: float = setting(1.0, "λ of the fixed-lag smoother (per-frame second differences; tuned at 30 fps)",
+                                minimum=0.0, maximum=1e6)
+    prediction_weight: float = setting(1e-3, "anchor weight of a frame no camera saw (its extrapolation)",
+                                       minimum=0.0, maximum=1.0)
+    betas_frames: int = setting(10, "per-frame fits averaged into a track's betas, then held fixed",
+                                unit="frames", minimum=1, maximum=10000)
+    init_from: str = setting("view_estimates", "start of a known track's new frame: this set's per-view estimates "
+                             "when given (else extrapolation), or always the extrapolation",
+                             choices=("extrapolation", "view_estimates"))
     fit: CalibratedFitConfig = field(default_factory=lambda: STREAMING_FIT)
-    ik: IKConfig = field(default_factory=IKConfig)
-    update_ik: IKConfig = field(default_factory=lambda: IKConfig(iterations=10, learning_rate=0.05))
+    ik: IKConfig = field(default_factory=IKConfig)  # starts a track from keypoints alone
+    update_ik: IKConfig = field(default_factory=lambda: IKConfig(iterations=40))  # new frame, no estimates
+    estimates_ik: IKConfig = field(default_factory=lambda: IKConfig(iterations=0))  # start / new frame, estimates
+    update_triangulation: bool = setting(False, "with per-view estimates: place a known track's new frame on this "
+                                         "set's triangulated joints (+ ``estimates_ik`` steps; else the "
+                                         "extrapolated translation)")
     rotation_velocity: bool = setting(False, "extrapolate joint rotations at constant velocity (else hold them)")
 
     def validate(self) -> StreamingConfig:
@@ -64,6 +88,8 @@ class StreamingConfig:
             raise ValueError(f"lag={self.lag}: must be < window={self.window}")
         self.fit.validate()
         self.ik.validate()
+        self.update_ik.validate()
+        self.estimates_ik.validate()
         return self
 
 
@@ -87,11 +113,16 @@ class StreamOutput:
 @dataclass
 class _Frame:
     index: int
-    rotations: torch.Tensor  # (24, 3, 3)
-    transl_m: torch.Tensor  # (3,)
-    keypoints_px: torch.Tensor  # (V, 25, 3)
+    fit_rotations: torch.Tensor  # (24, 3, 3) per-frame fit (or prediction): the smoother's anchor
+    fit_transl_m: torch.Tensor  # (3,)
     observed: bool
+    rotations: torch.Tensor | None = None  # (24, 3, 3) smoothed
+    transl_m: torch.Tensor | None = None  # (3,) smoothed
     emitted: bool = False
+
+    def __post_init__(self) -> None:
+        if self.rotations is None:
+            self.rotations, self.transl_m = self.fit_rotations, self.fit_transl_m
 
 
 @dataclass
@@ -99,19 +130,22 @@ class _Track:
     betas: torch.Tensor  # (10,)
     frames: deque
     missing: int = 0
+    betas_sum: torch.Tensor = field(default_factory=lambda: torch.zeros(10))
+    betas_count: int = 0
 
 
 def extrapolate(previous: _Frame, last: _Frame, *,
                 rotation_velocity: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-    """Constant velocity: translation 2 τ_last - τ_prev; rotations (24, 3, 3) R_last (R_prevᵀ R_last) when
-    ``rotation_velocity``, else R_last (measured: extrapolating noisy joint rotations amplifies their noise)."""
+    """Constant velocity on the smoothed frames: translation 2 τ_last - τ_prev; rotations (24, 3, 3)
+    R_last (R_prevᵀ R_last) when ``rotation_velocity``, else R_last (measured: extrapolating noisy joint
+    rotations amplifies their noise)."""
     rotations = last.rotations @ (previous.rotations.transpose(-1, -2) @ last.rotations) if rotation_velocity \
         else last.rotations
     return rotations, 2 * last.transl_m - previous.transl_m
 
 
 class StreamingFitter:
-    """Per-track sliding-window fitting of world-frame bodies (module docstring)."""
+    """Per-track fixed-lag smoothing of per-frame calibrated fits of world-frame bodies (module docstring)."""
 
     def __init__(self, *, diffusion: Diffusion, body: KeypointBody, rig: RigTensors,
                  config: StreamingConfig = StreamingConfig()) -> None:
@@ -127,22 +161,6 @@ class StreamingFitter:
     def active_tracks(self) -> tuple[int, ...]:
         return tuple(self.tracks)
 
-    def _start_tracks(self, ids: list[int], keypoints: torch.Tensor, init_pose: torch.Tensor | None,
-                      init_betas: torch.Tensor | None) -> None:
-        triangulated = triangulate_bodies(keypoints.numpy(), self.rig)
-        rotations = betas = None
-        if init_pose is not None:
-            rotations, betas = combine_view_estimates(init_pose, init_betas, view_weights(keypoints),
-                                                      self.rig.R_cam_world)
-        solved = initial_bodies(self.body, triangulated=triangulated, rotations=rotations, betas=betas,
-                                config=self.config.ik)
-        enough = (triangulated.weights > 0).sum(axis=1) >= self.config.min_start_points
-        for row, track_id in enumerate(ids):
-            if enough[row]:
-                frame = _Frame(self.frame_index, solved.rotations[row], solved.transl_m[row], keypoints[row], True)
-                frames = deque([frame], maxlen=self.config.window)
-                self.tracks[track_id] = _Track(betas=solved.betas[row], frames=frames)
-
     def step(self, *, track_ids: list[int], keypoints_px: np.ndarray, init_pose: np.ndarray | None = None,
              init_betas: np.ndarray | None = None) -> list[StreamOutput]:
         """Add one synchronised set and return the frames it makes due.
@@ -150,8 +168,8 @@ class StreamingFitter:
         Args:
             track_ids: the P people observed in this set (stable ids).
             keypoints_px: (P, V, 25, 3) OpenPose-25 keypoints per view (confidence 0 = missing).
-            init_pose: (P, V, 24, 3, 3) per-view estimates (camera-relative global orientation), optional; used
-                to start new tracks.
+            init_pose: (P, V, 24, 3, 3) per-view estimates (camera-relative global orientation), optional; they
+                start new tracks (and every frame with ``init_from="view_estimates"``).
             init_betas: (P, V, 10), with init_pose.
         """
         keypoints = torch.as_tensor(np.asarray(keypoints_px), dtype=torch.float32)
@@ -163,87 +181,121 @@ class StreamingFitter:
             raise StreamingError(f"track_ids: must be unique, got {track_ids}")
         if (init_pose is None) != (init_betas is None):
             raise StreamingError("init_pose and init_betas: give both or neither")
+        pose = None if init_pose is None else torch.as_tensor(np.asarray(init_pose), dtype=torch.float32)
+        betas = None if init_betas is None else torch.as_tensor(np.asarray(init_betas), dtype=torch.float32)
+        for name, tensor, tail in (("init_pose", pose, (24, 3, 3)), ("init_betas", betas, (10,))):
+            if tensor is not None and tuple(tensor.shape) != (num, self.rig.num_views, *tail):
+                raise StreamingError(f"{name}: expected shape ({num}, {self.rig.num_views}, "
+                                     f"{', '.join(map(str, tail))}), got {tuple(tensor.shape)}")
         self.frame_index += 1
         seen = (keypoints[..., 2] > 0).flatten(1).any(dim=1)
-        new_rows = [i for i, tid in enumerate(track_ids) if tid not in self.tracks and bool(seen[i])]
-        if new_rows:
-            pose = None if init_pose is None else torch.as_tensor(np.asarray(init_pose)[new_rows], dtype=torch.float32)
-            betas = None if init_betas is None else torch.as_tensor(np.asarray(init_betas)[new_rows],
-                                                                    dtype=torch.float32)
-            self._start_tracks([track_ids[i] for i in new_rows], keypoints[new_rows], pose, betas)
         row_of = {tid: i for i, tid in enumerate(track_ids)}
         outputs: list[StreamOutput] = []
-        continuing: list[int] = []
-        for track_id in list(self.tracks):
+        fit_ids: list[int] = []
+        fit_rows: list[int] = []
+        for track_id in list(self.tracks):  # step 1 (known tracks) and the predictions of step 2
             track = self.tracks[track_id]
-            if track.frames[-1].index == self.frame_index:
-                continue  # started this set
             row = row_of.get(track_id)
             observed = row is not None and bool(seen[row])
             track.missing = 0 if observed else track.missing + 1
             if track.missing > self.config.max_missing_frames:
                 outputs += self.end_track(track_id)
                 continue
+            if len(track.frames) == track.frames.maxlen and not track.frames[0].emitted:
+                outputs.append(self._emit(track_id, track, track.frames[0]))
             last = track.frames[-1]
             previous = track.frames[-2] if len(track.frames) > 1 else last
             rotations, transl = extrapolate(previous, last, rotation_velocity=self.config.rotation_velocity)
-            kp = keypoints[row] if observed else torch.zeros_like(last.keypoints_px)
-            if len(track.frames) == track.frames.maxlen and not track.frames[0].emitted:
-                outputs.append(self._emit(track_id, track, track.frames[0]))
-            track.frames.append(_Frame(self.frame_index, rotations, transl, kp, observed))
+            track.frames.append(_Frame(self.frame_index, rotations, transl, observed))
             if observed:
-                continuing.append(track_id)
-        if continuing:
-            self._warm_start(continuing)
-        if self.tracks:
-            self._refine()
-        for track_id, track in self.tracks.items():
+                fit_ids.append(track_id)
+                fit_rows.append(row)
+        new_ids = [tid for i, tid in enumerate(track_ids) if tid not in self.tracks and bool(seen[i])]
+        if new_ids:
+            fit_ids += self._start_tracks(new_ids, [row_of[t] for t in new_ids], keypoints, pose, betas)
+            fit_rows = [row_of[t] for t in fit_ids]
+        if fit_ids:
+            self._fit_newest(fit_ids, keypoints[fit_rows], None if pose is None else pose[fit_rows],
+                             None if betas is None else betas[fit_rows])
+        for track_id, track in self.tracks.items():  # steps 3 and 4
+            self._smooth(track)
             position = len(track.frames) - 1 - self.config.lag
             if position >= 0 and not track.frames[position].emitted:
                 outputs.append(self._emit(track_id, track, track.frames[position]))
         return outputs
 
-    def _warm_start(self, track_ids: list[int]) -> None:
-        """Step 1b: a few IK steps from the extrapolated frames towards their triangulated keypoints (one batch)."""
-        frames = [self.tracks[t].frames[-1] for t in track_ids]
-        triangulated = triangulate_bodies(torch.stack([f.keypoints_px for f in frames]).numpy(), self.rig)
-        solved = initial_bodies(self.body, triangulated=triangulated,
-                                rotations=torch.stack([f.rotations for f in frames]),
-                                betas=torch.stack([self.tracks[t].betas for t in track_ids]),
-                                config=self.config.update_ik)
-        usable = (triangulated.weights > 0).sum(axis=1) >= self.config.min_start_points
-        for row, frame in enumerate(frames):
-            if usable[row]:
-                frame.rotations, frame.transl_m = solved.rotations[row], solved.transl_m[row]
+    def _start_tracks(self, ids: list[int], rows: list[int], keypoints: torch.Tensor, pose: torch.Tensor | None,
+                      betas: torch.Tensor | None) -> list[int]:
+        """Step 1, new tracks: triangulation + IK; returns the ids that started."""
+        triangulated = triangulate_bodies(keypoints[rows].numpy(), self.rig)
+        rotations = start_betas = None
+        if pose is not None:
+            rotations, start_betas = combine_view_estimates(pose[rows], betas[rows], view_weights(keypoints[rows]),
+                                                            self.rig.R_cam_world)
+        solved = initial_bodies(self.body, triangulated=triangulated, rotations=rotations, betas=start_betas,
+                                config=self.config.ik if pose is None else self.config.estimates_ik)
+        enough = (triangulated.weights > 0).sum(axis=1) >= self.config.min_start_points
+        started = []
+        for number, track_id in enumerate(ids):
+            if enough[number]:
+                frame = _Frame(self.frame_index, solved.rotations[number], solved.transl_m[number], True)
+                self.tracks[track_id] = _Track(betas=solved.betas[number],
+                                               frames=deque([frame], maxlen=self.config.window))
+                started.append(track_id)
+        return started
 
-    def _refine(self) -> None:
-        """Step 2: one guided fit over all tracks' windows, written back into the windows."""
-        window = self.config.window
-        ids = list(self.tracks)
-        rotations, transl, keypoints, real, group, betas = [], [], [], [], [], []
-        for number, track_id in enumerate(ids):
-            frames = list(self.tracks[track_id].frames)
-            pad = [frames[0]] * (window - len(frames))
-            for position, frame in enumerate(pad + frames):
-                rotations.append(frame.rotations)
-                transl.append(frame.transl_m)
-                keypoints.append(frame.keypoints_px if position >= len(pad) else torch.zeros_like(frame.keypoints_px))
-                real.append(position >= len(pad))
-                group.append(number)
-                betas.append(self.tracks[track_id].betas)
-        init = BodyParams(rotations=torch.stack(rotations), betas=torch.stack(betas), transl_m=torch.stack(transl))
-        observations = CalibratedObservations(keypoints_px=torch.stack(keypoints), rig=self.rig, window=window,
-                                              frame_mask=torch.tensor(real))
-        fitted = calibrated_guided_fit(diffusion=self.diffusion, body=self.body, observations=observations, init=init,
-                                       config=self.config.fit, betas_group=torch.tensor(group),
+    def _fit_newest(self, ids: list[int], keypoints: torch.Tensor, pose: torch.Tensor | None,
+                    betas: torch.Tensor | None) -> None:
+        """Steps 1 (warm start of known tracks) and 2: one batched per-frame fit of the tracks' newest frames."""
+        tracks = [self.tracks[t] for t in ids]
+        frames = [track.frames[-1] for track in tracks]
+        track_betas = torch.stack([track.betas for track in tracks])
+        fixed = torch.tensor([track.betas_count >= self.config.betas_frames for track in tracks])
+        known = torch.tensor([len(track.frames) > 1 for track in tracks])
+        start_rotations = torch.stack([f.fit_rotations for f in frames])
+        start_transl = torch.stack([f.fit_transl_m for f in frames])
+        rotations = start_rotations  # extrapolated
+        estimates = self.config.init_from == "view_estimates" and pose is not None
+        if estimates:
+            rotations, _ = combine_view_estimates(pose, betas, view_weights(keypoints), self.rig.R_cam_world)
+        if self.config.update_triangulation or not estimates:
+            triangulated = triangulate_bodies(keypoints.numpy(), self.rig)
+            solved = initial_bodies(self.body, triangulated=triangulated, rotations=rotations, betas=track_betas,
+                                    config=replace(self.config.estimates_ik if estimates else self.config.update_ik,
+                                                   optimize_betas=False))
+            usable = torch.as_tensor((triangulated.weights > 0).sum(axis=1) >= self.config.min_start_points)
+            rotations, transl = solved.rotations, solved.transl_m
+        else:  # this set's rotations, the extrapolated translation (the fit's Gauss-Newton steps place the body)
+            usable, transl = torch.ones(len(ids), dtype=torch.bool), start_transl
+        warm = (known & usable)[:, None]
+        init = BodyParams(rotations=torch.where(warm[..., None, None], rotations, start_rotations),
+                          betas=track_betas, transl_m=torch.where(warm, transl, start_transl))
+        observations = CalibratedObservations(keypoints_px=keypoints, rig=self.rig)
+        fitted = calibrated_guided_fit(diffusion=self.diffusion, body=self.body, observations=observations,
+                                       init=init, config=self.config.fit, fixed_betas=fixed,
                                        stage_times=self.stage_times)
-        for number, track_id in enumerate(ids):
-            track = self.tracks[track_id]
-            track.betas = fitted.betas[number * window]
-            offset = number * window + window - len(track.frames)
-            for position, frame in enumerate(track.frames):
-                frame.rotations = fitted.rotations[offset + position]
-                frame.transl_m = fitted.transl_m[offset + position]
+        for number, (track, frame) in enumerate(zip(tracks, frames, strict=True)):
+            frame.fit_rotations = frame.rotations = fitted.rotations[number]
+            frame.fit_transl_m = frame.transl_m = fitted.transl_m[number]
+            if not bool(fixed[number]):
+                track.betas_sum = track.betas_sum + fitted.betas[number]
+                track.betas_count += 1
+                track.betas = track.betas_sum / track.betas_count
+
+    def _smooth(self, track: _Track) -> None:
+        """Step 3: the fixed-lag smoother over the track's window (emitted frames held)."""
+        frames = list(track.frames)
+        if len(frames) < 3 or self.config.smoothness <= 0:
+            return
+        fixed = torch.tensor([f.emitted for f in frames])
+        anchor = torch.tensor([1.0 if f.observed else self.config.prediction_weight for f in frames])
+        values = torch.stack([torch.cat([(f.rotations if f.emitted else f.fit_rotations).reshape(-1),
+                                         f.transl_m if f.emitted else f.fit_transl_m]) for f in frames])
+        smoothed = fixed_lag_smooth(values, anchor_weight=anchor, fixed=fixed, smoothness=self.config.smoothness)
+        rotations = project_to_so3(smoothed[:, :-3].reshape(-1, 24, 3, 3))
+        for number, frame in enumerate(frames):
+            if not frame.emitted:
+                frame.rotations, frame.transl_m = rotations[number], smoothed[number, -3:]
 
     def _emit(self, track_id: int, track: _Track, frame: _Frame) -> StreamOutput:
         frame.emitted = True

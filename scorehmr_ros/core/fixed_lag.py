@@ -1,0 +1,66 @@
+"""Fixed-lag smoothing of one track's window of per-frame fits (torch, closed form).
+
+For a window of n frames with per-frame values y_t (D,) (a frame's fitted rotation matrices or translation),
+anchor weights a_t >= 0 (1 for a frame fitted to its own keypoints, ~0 for a prediction) and the frames
+already emitted held at their emitted values (fixed, so the emitted sequence stays smooth across steps):
+    (1) min_X  Σ_{t free} a_t ‖X_t - y_t‖² + λ Σ_{i=0}^{n-3} ‖X_i - 2 X_{i+1} + X_{i+2}‖² + ε Σ_{t free} ‖X_t - y_t‖²
+    (2) normal equations on the free rows f, fixed rows x:
+        (diag(a_f + ε) + λ (DᵀD)_ff) X_f = (a_f + ε) y_f - λ (DᵀD)_fx X_x
+with D the (n-2, n) second-difference operator. λ is in per-frame units (second differences of consecutive
+frames, not m/s²): at another frame rate the same smoothing in seconds needs λ · (fps / 30)⁴.
+Rotation matrices are smoothed as 9-vectors and brought back to SO(3) by :func:`project_to_so3`.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+class SmoothingInputError(ValueError):
+    """Window arrays of mismatched shapes."""
+
+
+def second_difference_matrix(num_frames: int, *, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """D of equation (1): (max(n - 2, 0), n) rows [1, -2, 1]."""
+    rows = max(num_frames - 2, 0)
+    D = torch.zeros(rows, num_frames, dtype=dtype)
+    for i in range(rows):
+        D[i, i], D[i, i + 1], D[i, i + 2] = 1.0, -2.0, 1.0
+    return D
+
+
+def fixed_lag_smooth(values: torch.Tensor, *, anchor_weight: torch.Tensor, fixed: torch.Tensor,
+                     smoothness: float, ridge: float = 1e-6) -> torch.Tensor:
+    """Equation (2): (n, D) window values (fixed rows hold their fixed values) -> (n, D) smoothed values.
+
+    Args:
+        values: (n, D) per-frame values y_t; for fixed rows, the value to hold.
+        anchor_weight: (n,) a_t >= 0.
+        fixed: (n,) bool, True for rows held (already emitted).
+        smoothness: λ >= 0, per-frame units.
+        ridge: ε > 0, keeps the system solvable when no free frame has an anchor.
+    """
+    num = values.shape[0]
+    if values.dim() != 2 or tuple(anchor_weight.shape) != (num,) or tuple(fixed.shape) != (num,):
+        raise SmoothingInputError(f"values (n, D), anchor_weight (n,), fixed (n,): got {tuple(values.shape)}, "
+                                  f"{tuple(anchor_weight.shape)}, {tuple(fixed.shape)}")
+    free = ~fixed
+    if num < 3 or smoothness <= 0 or not bool(free.any()):
+        return values.clone()
+    y = values.double()
+    D = second_difference_matrix(num)
+    gram = smoothness * D.T @ D
+    weight = anchor_weight.double()[free] + ridge
+    system = torch.diag(weight) + gram[free][:, free]
+    rhs = weight[:, None] * y[free] - gram[free][:, fixed] @ y[fixed]
+    out = y.clone()
+    out[free] = torch.linalg.solve(system, rhs)
+    return out.to(values.dtype)
+
+
+def project_to_so3(matrices: torch.Tensor) -> torch.Tensor:
+    """(..., 3, 3) -> the nearest rotations in Frobenius norm, U diag(1, 1, det(U Vᵀ)) Vᵀ."""
+    U, _, Vh = torch.linalg.svd(matrices)
+    sign = torch.det(U @ Vh)
+    ones = torch.ones_like(sign)
+    return U @ torch.diag_embed(torch.stack([ones, ones, sign], dim=-1)) @ Vh
