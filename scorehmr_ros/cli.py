@@ -20,6 +20,7 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "scorehmr_ros.sim.cli",
     "scorehmr_ros.core.train_cli",
     "scorehmr_ros.demo_cli",
+    "scorehmr_ros.process_cli",
 )
 
 

@@ -54,3 +54,7 @@ def test_colcon_build_installs_messages_beside_modules(tmp_path):
     assert all(line.startswith(str(site)) for line in lines[:3]), lines
     assert lines[3] == "24"
     assert (tmp_path / "install" / "scorehmr_ros" / "bin" / "scorehmr-ros").exists()
+    # `ros2 run scorehmr_ros <node>` finds executables in lib/<package>/ (the launch graph's executables).
+    for name in ("person_detector", "keypoint_estimator", "perception", "scorehmr", "sim_rig", "bag_recorder",
+                 "rig_tf"):
+        assert os.access(tmp_path / "install" / "scorehmr_ros" / "lib" / "scorehmr_ros" / name, os.X_OK), name
