@@ -39,8 +39,9 @@ class DemoConfig:
     cameras: int = setting(4, "cameras on the ring", minimum=1, maximum=8)
     people: int = setting(2, "people walking in the room", minimum=1, maximum=6)
     clips: tuple[str, ...] = setting(("walk", "run"), "DeepMimic clips, one per person in turn")
-    frames: int = setting(45, "frames to play", minimum=5, maximum=3000)
-    fps: float = setting(7.5, "camera rate; 30 Hz divided by a whole number", unit="Hz", minimum=1.0, maximum=30.0)
+    frames: int = setting(30, "frames to play", minimum=5, maximum=3000)
+    fps: float = setting(5.0, "camera rate; 30 Hz divided by a whole number (5 Hz keeps up on 2 CPU cores)",
+                         unit="Hz", minimum=1.0, maximum=30.0)
     seed: int = setting(0, "seed of the scene", minimum=0)
     record_images: bool = setting(False, "also record the camera images in the bag (large)")
     timeout_s: float = setting(600.0, "give up after this long", unit="s", minimum=10.0, maximum=86400.0)
@@ -93,7 +94,8 @@ def run_demo(config: DemoConfig) -> dict:
         camera_list = Parameter("cameras", value=cameras)
         remap = ["--ros-args", "-r", "detections:=/humans/detections", "-r", "keypoints2d:=/humans/keypoints2d",
                  "-r", "bodies:=/humans/bodies", "-r", "meshes:=/humans/meshes", "-r", "skeletons:=/humans/skeletons"]
-        perception = [Parameter("image_reliability", value="reliable"), Parameter("sync.min_cameras", value=2)]
+        perception = [Parameter("image_reliability", value="reliable"), Parameter("sync.min_cameras", value=2),
+                      Parameter("detector.num_threads", value=1), Parameter("keypoints.num_threads", value=1)]
         detector = PersonDetectorNode(parameter_overrides=[camera_list, *perception], cli_args=remap)
         estimator = KeypointEstimatorNode(attached=True, parameter_overrides=[camera_list, *perception],
                                           cli_args=remap)

@@ -73,6 +73,8 @@ def accuracy(collector: Collector, scene) -> dict:
     if not tracks:
         return {"bodies_evaluated": 0}
     match = _match_tracks(tracks, gt, frame_of)
+    if not match:
+        return {"bodies_evaluated": 0, "tracks": len(tracks), "tracks_matched": 0}
     pred, truth, accel = [], [], []
     for track_id, person in match.items():
         bodies = sorted(tracks[track_id], key=lambda b: b.stamp_ns)

@@ -65,6 +65,8 @@ class ScoreHMRNodeConfig:
     publish_skeletons: bool = setting(False, "publish LINE_LIST skeletons")
     publish_joint_frames: bool = setting(True, "publish <joint>_<id> TF frames (else only body_<id>)")
     diagnostics_period_s: float = setting(1.0, "period of /diagnostics", unit="s", minimum=0.1, maximum=60.0)
+    torch_threads: int = setting(1, "CPU threads of the fitter's torch ops (the fitter's batches are small; more "
+                                 "threads mostly compete with the detector)", minimum=1, maximum=256)
 
     def validate(self) -> ScoreHMRNodeConfig:
         check_settings(self)
@@ -96,7 +98,11 @@ class ScoreHMRNode(Node):
             raise ValueError("cameras: give the rig's camera names, or a rig_file")
 
         # Configure: load the models before spinning (never inside a callback).
+        import torch
+
         from scorehmr_ros.pipeline import load_fitting_models, rig_cameras  # torch: imported when configuring
+
+        torch.set_num_threads(self.config.torch_threads)
 
         self.models = load_fitting_models(
             prior_path=self.config.prior_path, body_model_path=self.config.body_model_path,
