@@ -1,0 +1,152 @@
+"""Per-set latency and throughput of the embedded perception front on rendered rig images.
+
+``python -m scorehmr_ros.perception.bench_sets --cameras 1,2,4``
+
+Renders a generated scene of the simulated ``demo<N>`` rig (N = the largest camera count asked for;
+640 x 480 views, people walking near the centre, the STAND-IN body model) once, then for each camera
+count V feeds the first V cameras of every frame as one synchronized set through
+:class:`~scorehmr_ros.perception.front.PerceptionFront` (BlazePose detector, then the landmarks of
+all people of all views in one batch), one set after the other, as the perception node does.
+Reports per-set latency (median and 90th percentile, milliseconds), throughput (sets per second
+of back-to-back processing) and the people found per view. Prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from scorehmr_ros.perception.front import CameraFrame, FrontConfig, FrontResult, PerceptionFront
+
+NS_PER_S = 1_000_000_000
+
+
+@dataclass(frozen=True)
+class SetTimings:
+    """Timings of one camera count.
+
+    Attributes:
+        num_cameras: views per set.
+        num_sets: sets timed.
+        latency_ms: (num_sets,) wall time of each set, detector + landmarks, milliseconds.
+        detect_ms: (num_sets,) detector part. keypoints_ms: (num_sets,) landmark part.
+        people_per_view: mean people with keypoints per view.
+    """
+
+    num_cameras: int
+    num_sets: int
+    latency_ms: np.ndarray
+    detect_ms: np.ndarray
+    keypoints_ms: np.ndarray
+    people_per_view: float
+
+    @property
+    def sets_per_s(self) -> float:
+        """Back-to-back throughput: sets divided by their total processing time."""
+        return float(self.num_sets / (self.latency_ms.sum() * 1e-3))
+
+
+def render_sets(*, num_cameras: int, num_frames: int, fps: float, seed: int) -> list[list[CameraFrame]]:
+    """``sets[t][v]``: frame t of camera v of a generated ``demo<num_cameras>`` scene (2 people), BGR."""
+    from scorehmr_ros.assets.paths import ensure_standin_body_model
+    from scorehmr_ros.core.body_model import BodyModel
+    from scorehmr_ros.sim.live_rig import SimRigConfig, build_scene, published_cameras, render_rig_frames
+
+    config = SimRigConfig(rig=f"demo{num_cameras}", num_frames=num_frames, fps=fps, num_people=2,
+                          seed=seed).validate()
+    body_model = BodyModel.from_file(ensure_standin_body_model())
+    scene = build_scene(config, body_model)
+    cameras = published_cameras(scene, render_scale=1.0)
+    images = render_rig_frames(scene, body_model, cameras=cameras, painting=config.painting, encoding="bgr8")
+    period_ns = int(NS_PER_S / fps)
+    return [[CameraFrame(camera=camera.name, frame_id=camera.frame_id, stamp_ns=t * period_ns, image_bgr=image)
+             for camera, image in zip(cameras, views, strict=True)] for t, views in enumerate(images)]
+
+
+def time_sets(front: PerceptionFront, sets: list[list[CameraFrame]], *, num_cameras: int,
+              warmup: int = 2) -> SetTimings:
+    """Run ``front.process`` on the first ``num_cameras`` views of every set; the first ``warmup`` are untimed."""
+    if not 1 <= num_cameras <= len(sets[0]):
+        raise ValueError(f"num_cameras: must be in [1, {len(sets[0])}] (cameras rendered), got {num_cameras}")
+    if len(sets) <= warmup:
+        raise ValueError(f"sets: need more than warmup={warmup} sets, got {len(sets)}")
+    for frames in sets[:warmup]:
+        front.process(frames[0].stamp_ns, frames[:num_cameras])
+    latency, detect, keypoints, people = [], [], [], []
+    for frames in sets[warmup:]:
+        start = time.perf_counter()
+        result: FrontResult = front.process(frames[0].stamp_ns, frames[:num_cameras])
+        latency.append(time.perf_counter() - start)
+        detect.append(result.detect_s)
+        keypoints.append(result.keypoints_s)
+        people += [view.num_people for view in result.keypoints.views]
+    return SetTimings(num_cameras=num_cameras, num_sets=len(latency), latency_ms=1e3 * np.asarray(latency),
+                      detect_ms=1e3 * np.asarray(detect), keypoints_ms=1e3 * np.asarray(keypoints),
+                      people_per_view=float(np.mean(people)))
+
+
+def markdown_table(timings: list[SetTimings]) -> str:
+    """One row per camera count: sets/s, latency p50/p90, detector and landmark medians, people per view."""
+    lines = ["| cameras | sets/s | latency p50 ms | latency p90 ms | detector p50 ms | landmarks p50 ms "
+             "| people per view |",
+             "|---|---|---|---|---|---|---|"]
+    for t in timings:
+        lines.append(f"| {t.num_cameras} | {t.sets_per_s:.1f} | {np.median(t.latency_ms):.1f} | "
+                     f"{np.percentile(t.latency_ms, 90):.1f} | {np.median(t.detect_ms):.1f} | "
+                     f"{np.median(t.keypoints_ms):.1f} | {t.people_per_view:.2f} |")
+    return "\n".join(lines)
+
+
+def _camera_counts(text: str) -> tuple[int, ...]:
+    try:
+        counts = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--cameras: comma-separated integers, e.g. 1,2,4; got {text!r}") from None
+    if not counts or min(counts) < 1 or max(counts) > 16:
+        raise argparse.ArgumentTypeError(f"--cameras: counts must be in [1, 16], got {text!r}")
+    return counts
+
+
+def main(argv: list[str] | None = None) -> int:
+    from scorehmr_ros.perception.backends.config import (
+        DetectorConfig,
+        KeypointConfig,
+        build_detector,
+        build_keypoint_estimator,
+    )
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cameras", type=_camera_counts, default=(1, 2, 4),
+                        help="camera counts to time, comma-separated (default: 1,2,4)")
+    parser.add_argument("--frames", type=int, default=32, help="rendered frames (sets) per count, the first 2 "
+                                                              "untimed (default: 32)")
+    parser.add_argument("--fps", type=float, default=10.0, help="frame rate of the generated scene, Hz; sets "
+                                                                "are processed back to back (default: 10)")
+    parser.add_argument("--threads", type=int, default=2, help="CPU threads of each TFLite model (default: 2)")
+    parser.add_argument("--seed", type=int, default=0, help="scene seed (default: 0)")
+    args = parser.parse_args(argv)
+    if args.frames < 3:
+        parser.error(f"--frames: at least 3, got {args.frames}")
+
+    start = time.perf_counter()
+    sets = render_sets(num_cameras=max(args.cameras), num_frames=args.frames, fps=args.fps, seed=args.seed)
+    render_s = time.perf_counter() - start
+    front = PerceptionFront(detector=build_detector(DetectorConfig(num_threads=args.threads)),
+                            estimator=build_keypoint_estimator(KeypointConfig(num_threads=args.threads)),
+                            config=FrontConfig())
+    timings = [time_sets(front, sets, num_cameras=count) for count in args.cameras]
+    load = os.getloadavg()
+    sys.stdout.write(f"demo{max(args.cameras)} rig, 640x480 views, 2 people, {args.frames} frames rendered in "
+                     f"{render_s:.1f} s; PerceptionFront (BlazePose detector + landmarks), {args.threads} threads, "
+                     f"{os.cpu_count()} CPUs, load average after the run {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}\n"
+                     f"{markdown_table(timings)}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
