@@ -75,7 +75,7 @@ class StreamingConfig:
                              choices=("extrapolation", "view_estimates"))
     fit: CalibratedFitConfig = field(default_factory=lambda: STREAMING_FIT)
     ik: IKConfig = field(default_factory=IKConfig)  # starts a track from keypoints alone
-    update_ik: IKConfig = field(default_factory=lambda: IKConfig(iterations=40))  # new frame, no estimates
+    update_ik: IKConfig = field(default_factory=lambda: IKConfig(iterations=20))  # new frame, no estimates
     estimates_ik: IKConfig = field(default_factory=lambda: IKConfig(iterations=0))  # start / new frame, estimates
     update_triangulation: bool = setting(False, "with per-view estimates: place a known track's new frame on this "
                                          "set's triangulated joints (+ ``estimates_ik`` steps; else the "
