@@ -137,21 +137,10 @@ def find_cameras(topics: dict[str, str], *, wanted: tuple[str, ...] = ()) -> lis
 
 
 def decode_bgr(msg) -> np.ndarray:
-    """sensor_msgs Image or CompressedImage -> (H, W, 3) uint8 BGR; ImageConversionError when it cannot be."""
-    from sensor_msgs.msg import CompressedImage
+    """sensor_msgs Image or CompressedImage -> (H, W, 3) uint8 BGR (the nodes' decoder)."""
+    from scorehmr_ros.nodes.image_conversions import message_to_bgr
 
-    from scorehmr_ros.nodes.image_conversions import ImageConversionError, compressed_to_numpy, image_to_bgr
-
-    if not isinstance(msg, CompressedImage):
-        return image_to_bgr(msg)
-    pixels, encoding = compressed_to_numpy(msg)
-    if encoding == "bgr8":
-        return pixels
-    if encoding == "bgra8":
-        return pixels[:, :, :3]
-    if encoding == "mono8":
-        return np.repeat(pixels[:, :, None], 3, axis=2)
-    raise ImageConversionError(f"compressed {encoding} images cannot be used as colour input")
+    return message_to_bgr(msg)
 
 
 def bag_calibration(path: Path, cameras: list[CameraTopics], *, world_frame: str):

@@ -128,3 +128,16 @@ def test_bad_compressed_images_are_named():
         compressed_to_numpy(CompressedImage(format="jpeg", data=array.array("B", b"\x00\x01\x02\x03")))
     with pytest.raises(ImageConversionError, match="jpeg holds 8-bit images only"):
         numpy_to_compressed(np.zeros((4, 4), np.uint16), encoding="16UC1", fmt="jpeg")
+
+
+def test_message_to_bgr_for_raw_and_compressed():
+    from scorehmr_ros.nodes.image_conversions import message_to_bgr
+
+    rgb = random_pixels("rgb8")
+    np.testing.assert_array_equal(message_to_bgr(numpy_to_image(rgb, encoding="rgb8")), rgb[:, :, ::-1])
+    np.testing.assert_array_equal(message_to_bgr(numpy_to_compressed(rgb, encoding="rgb8", fmt="png")),
+                                  rgb[:, :, ::-1])
+    mono = random_pixels("mono8")
+    assert message_to_bgr(numpy_to_compressed(mono, encoding="mono8", fmt="png")).shape == mono.shape + (3,)
+    with pytest.raises(ImageConversionError, match="compressed mono16 images cannot be used as colour input"):
+        message_to_bgr(numpy_to_compressed(random_pixels("16UC1"), encoding="16UC1", fmt="png"))

@@ -11,14 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import numpy as np
 from rclpy.callback_groups import CallbackGroup
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
 from scorehmr_ros.nodes.common import ThrottledWarnings, image_qos
 from scorehmr_ros.nodes.geometry_conversions import stamp_to_ns
-from scorehmr_ros.nodes.image_conversions import ImageConversionError, compressed_to_numpy, image_to_bgr
+from scorehmr_ros.nodes.image_conversions import ImageConversionError, message_to_bgr
 from scorehmr_ros.perception.front import CameraFrame
 
 
@@ -32,19 +31,6 @@ class CameraHealth:
     info: CameraInfo | None = None
     arrival_times_s: list[float] = field(default_factory=list)
 
-
-def _to_bgr(msg: Image | CompressedImage) -> np.ndarray:
-    """Any supported image message -> (H, W, 3) uint8 BGR; ImageConversionError otherwise."""
-    if not isinstance(msg, CompressedImage):
-        return image_to_bgr(msg)
-    pixels, encoding = compressed_to_numpy(msg)
-    if encoding == "bgr8":
-        return pixels
-    if encoding == "bgra8":
-        return pixels[:, :, :3]
-    if encoding == "mono8":
-        return np.repeat(pixels[:, :, None], 3, axis=2)
-    raise ImageConversionError(f"compressed {encoding} images cannot be used as colour input")
 
 
 class CameraIntake:
@@ -84,7 +70,7 @@ class CameraIntake:
 
     def _on_image(self, camera: str, msg: Image | CompressedImage) -> None:
         try:
-            image_bgr = _to_bgr(msg)
+            image_bgr = message_to_bgr(msg)
         except ImageConversionError as error:
             self._reject(camera, "decode", str(error))
             return

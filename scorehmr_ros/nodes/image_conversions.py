@@ -126,6 +126,20 @@ def image_to_bgr(msg: Image) -> np.ndarray:
     raise ImageConversionError(f"encoding {msg.encoding!r} is not a colour or 8-bit image; cannot convert to BGR")
 
 
+def message_to_bgr(msg: Image | CompressedImage) -> np.ndarray:
+    """Any supported Image or CompressedImage -> (H, W, 3) uint8 BGR; ImageConversionError otherwise."""
+    if not isinstance(msg, CompressedImage):
+        return image_to_bgr(msg)
+    pixels, encoding = compressed_to_numpy(msg)
+    if encoding == "bgr8":
+        return pixels
+    if encoding == "bgra8":
+        return pixels[:, :, :3]
+    if encoding == "mono8":
+        return np.repeat(pixels[:, :, None], 3, axis=2)
+    raise ImageConversionError(f"compressed {encoding} images cannot be used as colour input")
+
+
 def compressed_to_numpy(msg: CompressedImage) -> tuple[np.ndarray, str]:
     """sensor_msgs/CompressedImage (jpeg/png) -> (pixels, encoding).
 
