@@ -130,6 +130,28 @@ class BodyPipeline:
                               timings_s={"associate": associated - start, "track": tracked - associated,
                                          "fit": done - tracked})
 
+    def warm_up(self, *, frames: int = 3) -> float:
+        """Run the fitter on a synthetic person standing at the world origin, then start afresh.
+
+        The first track start pays torch's one-off costs (~1 s here against ~0.15 s after); a node
+        calls this while configuring so that the first real person does not stall the queue.
+        Returns the seconds it took.
+        """
+        start = time.perf_counter()
+        standing = torch.eye(3).repeat(1, 24, 1, 1)
+        standing[0, 0] = torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])  # SMPL y-up -> world z-up
+        with torch.inference_mode():
+            joints = self.keypoint_body(rotations=standing, betas=torch.zeros(1, 10),
+                                        transl_m=torch.tensor([[0.0, 0.0, 1.0]])).openpose_m
+            pixels, depth = project_to_views(joints, self.rig)  # (1, V, 25, 2), (1, V, 25)
+        inside = (depth > 0) & (pixels >= 0).all(-1) & (pixels < self.rig.image_size_px[None, :, None]).all(-1)
+        keypoints = torch.cat([pixels, inside[..., None].float()], dim=-1) * inside[..., None]
+        for _ in range(frames):
+            self.fitter.step(track_ids=[0], keypoints_px=keypoints.numpy())
+        self.fitter = StreamingFitter(diffusion=self.fitter.diffusion, body=self.keypoint_body, rig=self.rig,
+                                      config=self.fitter.config)
+        return time.perf_counter() - start
+
     def flush(self) -> tuple[BodyEstimate, ...]:
         """End every track (end of a recording); the frames still in the windows, last ones TERMINATED."""
         return tuple(self._bodies(self.fitter.flush(), terminated=True))

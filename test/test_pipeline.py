@@ -76,3 +76,9 @@ def test_vertices_and_bad_sets(run):
     with pytest.raises(PipelineInputError, match="keypoints from a 320x480 image, calibration is 640x480"):
         pipeline.view_keypoints(type(sets[0])(stamp_ns=1, frame_id="map", views=(
             type(bad)(**{**bad.__dict__, "width_px": 320}),)))
+
+
+def test_warm_up_leaves_no_track_behind(run):
+    scene, sets, _, _, pipeline, _ = run
+    assert pipeline.warm_up() > 0
+    assert pipeline.fitter.active_tracks == () and pipeline.fitter.frame_index == -1

@@ -115,6 +115,7 @@ class ScoreHMRNode(Node):
             self.camera_names = tuple(camera.name for camera in cameras)
             self.pipeline = self.models.make_pipeline(cameras, self.association_config, self.tracker_config,
                                                       self.streaming_config)
+            self.get_logger().info(f"fitter warmed up in {self.pipeline.warm_up():.1f} s")
         self.bodies_publisher = self.create_publisher(SMPLBodyArray, "bodies", output_qos())
         self.mesh_publisher = self.create_publisher(MarkerArray, "meshes", output_qos(depth=2))
         self.skeleton_publisher = self.create_publisher(MarkerArray, "skeletons", output_qos(depth=2))
@@ -176,9 +177,12 @@ class ScoreHMRNode(Node):
         if waiting:
             self.warnings.warn("calibration", f"waiting for the rig calibration: {', '.join(waiting)}; set dropped")
             return None
-        self.pipeline = self.models.make_pipeline(cameras, self.association_config, self.tracker_config,
-                                                  self.streaming_config)
-        self.get_logger().info(f"rig calibrated from CameraInfo + TF: {[c.name for c in cameras]}")
+        pipeline = self.models.make_pipeline(cameras, self.association_config, self.tracker_config,
+                                             self.streaming_config)
+        warm_s = pipeline.warm_up()
+        self.pipeline = pipeline
+        self.get_logger().info(f"rig calibrated from CameraInfo + TF: {[c.name for c in cameras]}; fitter warmed "
+                               f"up in {warm_s:.1f} s")
         return self.pipeline
 
     def _on_keypoints(self, msg: MultiViewKeypoints2D) -> None:
