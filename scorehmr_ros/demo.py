@@ -38,7 +38,8 @@ class DemoConfig:
     output_dir: str = setting("out/demo", "folder for the bag, the video and the summary (replaced)")
     cameras: int = setting(4, "cameras on the ring", minimum=1, maximum=8)
     people: int = setting(2, "people walking in the room", minimum=1, maximum=6)
-    clips: tuple[str, ...] = setting(("walk", "run"), "DeepMimic clips, one per person in turn")
+    # Clips that stay near their start: walking people leave the 4 views of the demo rig within a few seconds.
+    clips: tuple[str, ...] = setting(("punch", "dance_b"), "DeepMimic clips, one per person in turn")
     frames: int = setting(30, "frames to play", minimum=5, maximum=3000)
     fps: float = setting(5.0, "camera rate; 30 Hz divided by a whole number (5 Hz keeps up on 2 CPU cores)",
                          unit="Hz", minimum=1.0, maximum=30.0)
