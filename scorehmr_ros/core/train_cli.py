@@ -16,6 +16,7 @@ import json
 import logging
 from pathlib import Path
 
+from scorehmr_ros.cli_types import non_negative_int, positive_int, ranged
 from scorehmr_ros.core.training_config import TrainConfig
 
 LOGGER = logging.getLogger(__name__)
@@ -24,27 +25,6 @@ _DEFAULTS = TrainConfig()
 DEFAULT_HIDDEN_DIM = 1024
 DEFAULT_NUM_BLOCKS = 3
 DEFAULT_HELDOUT_FRACTION = 0.2
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
-
-
-def _fraction(text: str) -> float:
-    value = float(text)
-    if not 0.0 <= value <= 0.9:
-        raise argparse.ArgumentTypeError(f"must be in [0, 0.9], got {value}")
-    return value
 
 
 def _image_dataset(text: str) -> tuple[Path, Path, float]:
@@ -74,7 +54,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     motion.add_argument("--no-mirror", action="store_true", help="do not add the left-right mirrored clips")
     motion.add_argument("--no-random-heading", action="store_true",
                         help="keep the clips' headings (default: uniform random heading about world z per sample)")
-    motion.add_argument("--heldout-fraction", type=_fraction, default=DEFAULT_HELDOUT_FRACTION,
+    motion.add_argument("--heldout-fraction", type=ranged(float, minimum=0.0, maximum=0.9),
+                        default=DEFAULT_HELDOUT_FRACTION,
                         help="last fraction of every clip held out from training and evaluated at the end")
     image = parser.add_argument_group("image data (--data image)")
     image.add_argument("--image-dataset", type=_image_dataset, action="append", default=[],
@@ -82,25 +63,26 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                             "coco 0.3, mpi-inf 0.2)")
     image.add_argument("--feat-stats", type=Path, default=None, help="data/stats/pare_feat_stats.npz")
     model = parser.add_argument_group("model")
-    model.add_argument("--hidden-dim", type=_positive_int, default=DEFAULT_HIDDEN_DIM,
+    model.add_argument("--hidden-dim", type=positive_int, default=DEFAULT_HIDDEN_DIM,
                        help="width of each residual block's MLP (official 1024)")
-    model.add_argument("--num-blocks", type=_positive_int, default=DEFAULT_NUM_BLOCKS, help="residual blocks")
+    model.add_argument("--num-blocks", type=positive_int, default=DEFAULT_NUM_BLOCKS, help="residual blocks")
     run_group = parser.add_argument_group("run")
-    run_group.add_argument("--steps", type=_positive_int, default=_DEFAULTS.total_steps,
+    run_group.add_argument("--steps", type=positive_int, default=_DEFAULTS.total_steps,
                            help="total optimiser steps (a resumed run continues up to this)")
-    run_group.add_argument("--batch-size", type=_positive_int, default=_DEFAULTS.batch_size, help="poses per step")
+    run_group.add_argument("--batch-size", type=positive_int, default=_DEFAULTS.batch_size,
+                           help="poses per step")
     run_group.add_argument("--lr", type=float, default=_DEFAULTS.learning_rate, help="Adam learning rate")
-    run_group.add_argument("--seed", type=_non_negative_int, default=_DEFAULTS.seed,
+    run_group.add_argument("--seed", type=non_negative_int, default=_DEFAULTS.seed,
                            help="seed of the initial weights and of every draw")
-    run_group.add_argument("--checkpoint-every", type=_non_negative_int, default=_DEFAULTS.checkpoint_every,
+    run_group.add_argument("--checkpoint-every", type=non_negative_int, default=_DEFAULTS.checkpoint_every,
                            help="steps between checkpoints (0: only at the end)")
-    run_group.add_argument("--log-every", type=_positive_int, default=_DEFAULTS.log_every,
+    run_group.add_argument("--log-every", type=positive_int, default=_DEFAULTS.log_every,
                            help="steps between loss log lines")
     run_group.add_argument("--resume", type=Path, default=None, help="checkpoint to continue from")
     run_group.add_argument("--export", type=Path, default=None,
                            help="also write the EMA-only prior file (no Adam state, weights stored once)")
     run_group.add_argument("--device", default="cpu", help="torch device to train on")
-    run_group.add_argument("--threads", type=_non_negative_int, default=0,
+    run_group.add_argument("--threads", type=non_negative_int, default=0,
                            help="CPU threads for torch (0: torch's default)")
     run_group.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(run=run, parser=parser)

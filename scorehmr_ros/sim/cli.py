@@ -10,26 +10,13 @@ import argparse
 import logging
 from dataclasses import replace
 
+from scorehmr_ros.cli_types import positive_int, ranged
 from scorehmr_ros.sim.render_cli import add_parsers as add_render_parsers
 
 _LOG = logging.getLogger(__name__)
 #: Clip names accepted by --clip: deepmimic.CLIP_NAMES, repeated to keep scipy out of parser set-up (a test checks).
 _CLIPS = ("backflip", "cartwheel", "crawl", "dance_a", "dance_b", "getup_facedown", "getup_faceup", "jump",
           "kick", "punch", "roll", "run", "spin", "spinkick", "walk")
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
-def _people(text: str) -> int:
-    value = int(text)
-    if not 1 <= value <= 6:
-        raise argparse.ArgumentTypeError(f"must be in 1..6, got {value}")
-    return value
 
 
 def _non_negative_float(text: str) -> float:
@@ -63,11 +50,13 @@ def add_parser(subparsers) -> None:
     scene.add_argument("--rig", default="ring4", help="rig name: ring<N> (N=1..32), stereo, wide3")
     scene.add_argument("--rig-yaml", default=None, help="rig YAML file (overrides --rig)")
     # None: the default of the matching SceneConfig / ObservationConfig field (defaults live there only).
-    scene.add_argument("--people", type=_people, default=None, help="number of people, 1..6 [SceneConfig.num_people]")
+    scene.add_argument("--people", type=ranged(int, minimum=1, maximum=6), default=None,
+                       help="number of people, 1..6 [SceneConfig.num_people]")
     scene.add_argument("--clip", type=_clip_list, default=None,
                        help=f"comma-separated motion clips, assigned to people in turn ({', '.join(_CLIPS)}) "
                             "[SceneConfig.clips]")
-    scene.add_argument("--frames", type=_positive_int, default=None, help="frames to simulate [SceneConfig.num_frames]")
+    scene.add_argument("--frames", type=positive_int, default=None,
+                       help="frames to simulate [SceneConfig.num_frames]")
     scene.add_argument("--fps", type=float, default=None, help="frame rate, Hz [SceneConfig.fps]")
     scene.add_argument("--seed", type=int, default=None, help="random seed of every random choice [SceneConfig.seed]")
     scene.add_argument("--layout", default=None, choices=["openpose25", "coco17", "mediapipe33"],

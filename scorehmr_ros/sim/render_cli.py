@@ -13,6 +13,8 @@ from __future__ import annotations
 import argparse
 import logging
 
+from scorehmr_ros.cli_types import ranged
+
 _LOG = logging.getLogger(__name__)
 
 
@@ -22,13 +24,6 @@ def _view(text: str) -> int | str:
     value = int(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be a camera index >= 0 or 'all', got {value}")
-    return value
-
-
-def _scale(text: str) -> float:
-    value = float(text)
-    if not 0.05 <= value <= 4.0:
-        raise argparse.ArgumentTypeError(f"must be in [0.05, 4], got {value}")
     return value
 
 
@@ -64,7 +59,8 @@ def add_parsers(sim_commands) -> None:
     render.add_argument("--max-frames", type=_count(1, 100000), default=None, help="render at most this many frames")
     render.add_argument("--painting", choices=["clothed", "flat"], default="clothed",
                         help="clothed: skin/shirt/trousers/shoes/hair/face by skinning weight; flat: one colour")
-    render.add_argument("--scale", type=_scale, default=1.0, help="image size relative to the cameras' resolution")
+    render.add_argument("--scale", type=ranged(float, minimum=0.05, maximum=4.0), default=1.0,
+                        help="image size relative to the cameras' resolution")
     render.add_argument("--supersample", type=_count(1, 4), default=1, help="anti-aliasing factor per axis")
     render.add_argument("--columns", type=_count(1, 8), default=2, help="grid columns with --view all")
     render.add_argument("--body-model", default=None,
