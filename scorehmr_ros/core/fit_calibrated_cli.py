@@ -37,15 +37,10 @@ def _check(arrays: dict[str, np.ndarray], key: str, shape: tuple, names: str, pa
 
 def read_calibrated_file(path: Path) -> dict[str, np.ndarray | str | float]:
     """Load and check the input npz (no pickles); raises CalibratedFileError naming the key and expected shape."""
+    from scorehmr_ros.core.fit_cli import load_input_npz
     from scorehmr_ros.sim.layouts import LAYOUTS
 
-    if not path.is_file():
-        raise CalibratedFileError(f"input file not found: {path}")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {k: np.asarray(data[k]) for k in data.files}
-    except (OSError, ValueError) as error:
-        raise CalibratedFileError(f"{path}: not a readable .npz file ({error})") from None
+    arrays = load_input_npz(path, error=CalibratedFileError)
     K = _check(arrays, "cam_K", (None, 3, 3), "(V, 3, 3)", path)
     V = K.shape[0]
     out: dict = {"cam_K": K}

@@ -73,15 +73,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run)
 
 
-def read_fit_file(path: Path, *, need_keypoints: bool) -> dict[str, np.ndarray]:
-    """Load the input npz (no pickles) and check every key's shape; raises FitFileError naming the key."""
+def load_input_npz(path: Path, *, error: type[Exception]) -> dict[str, np.ndarray]:
+    """Every array of an input .npz (pickles refused); ``error`` is raised for a missing or unreadable file."""
     if not path.is_file():
-        raise FitFileError(f"input file not found: {path}")
+        raise error(f"input file not found: {path}")
     try:
         with np.load(path, allow_pickle=False) as data:
-            arrays = {k: np.asarray(data[k]) for k in data.files}
-    except (OSError, ValueError) as error:
-        raise FitFileError(f"{path}: not a readable .npz file ({error})") from None
+            return {k: np.asarray(data[k]) for k in data.files}
+    except (OSError, ValueError) as reason:
+        raise error(f"{path}: not a readable .npz file ({reason})") from None
+
+
+def read_fit_file(path: Path, *, need_keypoints: bool) -> dict[str, np.ndarray]:
+    """Load the input npz (no pickles) and check every key's shape; raises FitFileError naming the key."""
+    arrays = load_input_npz(path, error=FitFileError)
     required = ["pred_pose", "pred_betas"] + (["pred_cam_t", "keypoints_2d", "img_size"] if need_keypoints else [])
     for key in required:
         if key not in arrays:
