@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from scorehmr_ros.core.config_fields import check_settings, setting
+from scorehmr_ros.dds import apply_dds_environment
 
 LOGGER = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ class DemoConfig:
 
 def _isolated_dds_environment() -> None:
     """Large images over Fast DDS, loopback discovery, a domain of our own unless one is set."""
-    os.environ.setdefault("FASTDDS_BUILTIN_TRANSPORTS", "LARGE_DATA")
+    apply_dds_environment()
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     os.environ.setdefault("ROS_DOMAIN_ID", str(1 + os.getpid() % 200))
 

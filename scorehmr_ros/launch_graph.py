@@ -34,7 +34,8 @@ the node builds from it, so a bad value fails here naming the key, not later in 
     tf:
       camera_poses: rig_tf     # rig_tf (ours), tf2_ros (static_transform_publisher), or none
 
-Every node gets ``FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA`` (large images over Fast DDS).
+Every node gets ``FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA`` and our Fast DDS profile with shared-memory
+segments sized for full-HD images (``scorehmr_ros.dds``; a profile file the user set is kept).
 Camera poses on /tf_static: with a system ROS, ``tf2_ros``'s ``static_transform_publisher``
 (one per camera, ``tf: {camera_poses: tf2_ros}``) does the same as our ``rig_tf`` node.
 """
@@ -52,9 +53,9 @@ from typing import Any
 import numpy as np
 import yaml
 
+from scorehmr_ros.dds import dds_environment
+
 PACKAGE = "scorehmr_ros"
-#: Environment of every node: Fast DDS's large-data transport (shared memory + TCP), on both ends.
-NODE_ENVIRONMENT = {"FASTDDS_BUILTIN_TRANSPORTS": "LARGE_DATA"}
 #: Topics the nodes publish or read under relative names that go to ``output_namespace``.
 OUTPUT_TOPICS = ("detections", "keypoints2d", "bodies", "meshes", "skeletons")
 EXTRINSICS_SOURCES = ("rig_file", "tf")
@@ -89,7 +90,7 @@ class NodeDescription:
     parameters: Mapping[str, Any] = field(default_factory=dict)
     parameter_files: tuple[str, ...] = ()
     remappings: tuple[tuple[str, str], ...] = ()
-    env: Mapping[str, str] = field(default_factory=lambda: dict(NODE_ENVIRONMENT))
+    env: Mapping[str, str] = field(default_factory=dds_environment)
     arguments: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:  # read-only views: a description cannot be changed after it is made

@@ -1,7 +1,7 @@
 """Real-DDS test harness: an isolated ROS domain per test run, nodes in subprocesses, graph polling.
 
 Used as a pytest plugin (see conftest.py). Every test run gets its own ROS_DOMAIN_ID on
-loopback with Fast DDS's large-data transport, set before rclpy is initialised here and
+loopback with the nodes' Fast DDS transports (``scorehmr_ros.dds``), set before rclpy is initialised here and
 inherited by every subprocess; waits poll the ROS graph instead of sleeping; subprocesses are
 started in their own process group and always stopped (SIGINT, then SIGKILL).
 """
@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from scorehmr_ros.dds import dds_environment
+
 PEERS_DIR = Path(__file__).parent / "ros_peers"
 DEFAULT_TIMEOUT_S = 20.0
 
@@ -28,7 +30,7 @@ def isolated_ros_environment(domain_id: int) -> dict[str, str]:
     return {
         "ROS_DOMAIN_ID": str(domain_id),
         "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
-        "FASTDDS_BUILTIN_TRANSPORTS": "LARGE_DATA",
+        **dds_environment({}),  # the nodes' transports, ignoring a profile file of the machine's own
         "RMW_IMPLEMENTATION": "rmw_fastrtps_cpp",
         "PYTHONUNBUFFERED": "1",
     }

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import yaml
 
+from scorehmr_ros.dds import dds_environment
 from scorehmr_ros.launch_graph import (
-    NODE_ENVIRONMENT,
     LaunchGraphError,
     NodeDescription,
     launch_graph,
@@ -48,7 +48,7 @@ def test_example_rig_gives_pose_publisher_composed_perception_and_scorehmr():
     assert [d.executable for d in graph] == ["rig_tf", "perception", "scorehmr"]
     nodes = by_executable(graph)
     assert all(d.package == "scorehmr_ros" and d.namespace == "" for d in graph)
-    assert all(dict(d.env) == NODE_ENVIRONMENT == {"FASTDDS_BUILTIN_TRANSPORTS": "LARGE_DATA"} for d in graph)
+    assert all(dict(d.env) == dds_environment() for d in graph)
     # The composed process keeps its two nodes' own names (a name override would rename both).
     assert nodes["perception"].name is None and nodes["scorehmr"].name == "scorehmr"
     cameras = ["cam0", "cam1", "cam2", "cam3"]
@@ -246,7 +246,7 @@ def test_launch_file_maps_every_description_onto_a_launch_ros_node(monkeypatch):
             description.package, description.executable, description.name, description.namespace)
         assert kwargs["parameters"] == [dict(description.parameters), *description.parameter_files]
         assert kwargs["remappings"] == list(description.remappings)
-        assert kwargs["additional_env"] == {"FASTDDS_BUILTIN_TRANSPORTS": "LARGE_DATA"}
+        assert kwargs["additional_env"] == dds_environment()
         assert kwargs["arguments"] == list(description.arguments) and kwargs["output"] == "screen"
 
 

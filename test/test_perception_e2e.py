@@ -73,28 +73,6 @@ def joint_errors_px(keypoints_openpose25: np.ndarray, truth_px: np.ndarray) -> n
     return errors[int(np.argmin(np.median(errors, axis=1)))]
 
 
-#: Fast DDS profile for the peers: a shared-memory segment that holds several 640x480 bgr8 images. With the
-#: harness's LARGE_DATA default (512 KB segments) images over 512 KB were lost across processes here (about
-#: half the frames of all but the last camera of each burst, reliable or not, any history depth); 320x240 was not.
-LARGE_SHM_PROFILE = """<?xml version="1.0" encoding="UTF-8"?>
-<dds xmlns="http://www.eprosima.com">
-  <profiles>
-    <transport_descriptors>
-      <transport_descriptor><transport_id>shm_large</transport_id><type>SHM</type>
-        <segment_size>16777216</segment_size></transport_descriptor>
-      <transport_descriptor><transport_id>udp</transport_id><type>UDPv4</type></transport_descriptor>
-    </transport_descriptors>
-    <participant profile_name="large_shm" is_default_profile="true">
-      <rtps>
-        <userTransports><transport_id>shm_large</transport_id><transport_id>udp</transport_id></userTransports>
-        <useBuiltinTransports>false</useBuiltinTransports>
-      </rtps>
-    </participant>
-  </profiles>
-</dds>
-"""
-
-
 def visible_people(truth_px: np.ndarray, *, width_px: int, height_px: int) -> int:
     """How many of the (P, 24, 2) projected ground-truth people have every SMPL joint inside the image."""
     inside = (truth_px[..., 0] >= 0) & (truth_px[..., 0] < width_px) & (truth_px[..., 1] >= 0) & (
@@ -104,8 +82,6 @@ def visible_people(truth_px: np.ndarray, *, width_px: int, height_px: int) -> in
 
 def test_rig_through_both_nodes_matches_ground_truth_and_survives_a_dropout(ros_node, ros_peers, tmp_path,
                                                                             record_property):
-    (tmp_path / "large_shm.xml").write_text(LARGE_SHM_PROFILE)
-    ros_peers.env["FASTDDS_DEFAULT_PROFILES_FILE"] = str(tmp_path / "large_shm.xml")
     keypoint_sets, truths, infos, statics = [], [], {}, []
     receipt_ns = []  # wall clock at receipt; the rig stamps with the wall clock too
     ros_node.create_subscription(MultiViewKeypoints2D, "keypoints2d",
