@@ -34,3 +34,29 @@ def scene_sets(scene, *, seed: int = 0, start_ns: int = 1_000 * NS_PER_S) -> lis
         sets.append(MultiViewObservation(stamp_ns=stamp, frame_id=scene.world_frame, views=tuple(views),
                                          missing_cameras=tuple(missing)))
     return sets
+
+
+#: The end-to-end crossing scenario: 4 cameras on a 4.5 m ring, 2 people walking paths that cross at the
+#: room centre (one after the other), 5 Hz, and cam1 missing for one second around the crossings.
+CROSSING_FPS = 5.0
+CROSSING_FRAMES = 24
+CROSSING_DROPOUT = ("cam1", 7, 12)  # camera, first frame, frame after the last (5 frames = 1 s at 5 Hz)
+
+
+def crossing_scenario(body_model, *, start_ns: int = 1_000 * NS_PER_S):
+    """(rig, scene, sets) of the crossing scenario; deterministic, so a peer and a test build the same one."""
+    from scorehmr_ros.sim.rigs import ring_rig
+    from scorehmr_ros.sim.scene import SceneConfig, generate_scene
+
+    rig = ring_rig(num_cameras=4, radius_m=4.5, height_m=2.0, width_px=640, height_px=480, horizontal_fov_deg=70)
+    scene = generate_scene(config=SceneConfig(num_people=2, num_frames=CROSSING_FRAMES, fps=CROSSING_FPS,
+                                              clips=("walk",), placement="crossing", seed=3),
+                           cameras=rig.cameras, body_model=body_model)
+    sets = scene_sets(scene, seed=1, start_ns=start_ns)
+    camera, first, stop = CROSSING_DROPOUT
+    for t in range(first, stop):
+        observation = sets[t]
+        sets[t] = MultiViewObservation(stamp_ns=observation.stamp_ns, frame_id=observation.frame_id,
+                                       views=tuple(v for v in observation.views if v.camera != camera),
+                                       missing_cameras=(*observation.missing_cameras, camera))
+    return rig, scene, sets

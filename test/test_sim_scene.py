@@ -130,3 +130,34 @@ def test_scene_config_validation():
         SceneConfig(num_people=7).validate()
     with pytest.raises(ValueError, match="layout"):
         SceneConfig(layout="h36m").validate()
+
+
+def test_frame_rates_below_the_clips_give_every_frame_at_that_rate(body_model):
+    rig = make_rig("ring3")
+    at_30 = generate_scene(config=SceneConfig(num_people=1, clips=("walk",), num_frames=31, fps=30.0, seed=4),
+                           cameras=rig.cameras, body_model=body_model)
+    at_10 = generate_scene(config=SceneConfig(num_people=1, clips=("walk",), num_frames=11, fps=10.0, seed=4),
+                           cameras=rig.cameras, body_model=body_model)
+    assert at_10.ground_truth.transl_m.shape == (1, 11, 3) and at_10.fps == 10.0
+    # The same second of motion: frame n at 10 Hz is frame 3n at 30 Hz (same seed, same start and heading; the
+    # placement centres the mean pelvis, which differs slightly between the two samplings, so compare relative).
+    relative_10, relative_30 = (joints - joints[:1, :1] for joints in (
+        at_10.ground_truth.smpl_joints_world_m[0], at_30.ground_truth.smpl_joints_world_m[0, ::3]))
+    np.testing.assert_allclose(relative_10, relative_30, atol=1e-4)
+
+
+def test_crossing_paths_pass_the_centre_one_after_the_other(body_model):
+    rig = make_rig("ring3")
+    scene = generate_scene(config=SceneConfig(num_people=2, clips=("walk",), num_frames=24, fps=5.0,
+                                              placement="crossing", seed=3), cameras=rig.cameras,
+                           body_model=body_model)
+    pelvis_xy = scene.ground_truth.smpl_joints_world_m[:, :, 0, :2]  # (P, T, 2)
+    nearest_frame = np.argmin(np.linalg.norm(pelvis_xy, axis=-1), axis=1)
+    assert np.abs(nearest_frame - np.array([8, 15])).max() <= 1  # (p + 1) / (P + 1) of 23 frames
+    assert np.linalg.norm(pelvis_xy[:, nearest_frame], axis=-1).diagonal().max() < 0.05
+    headings = pelvis_xy[:, -1] - pelvis_xy[:, 0]
+    cosine = headings[0] @ headings[1] / np.prod(np.linalg.norm(headings, axis=-1))
+    assert abs(cosine) < 0.2  # two people: directions 90 degrees apart
+    assert np.linalg.norm(pelvis_xy[0] - pelvis_xy[1], axis=-1).min() >= 0.6
+    with pytest.raises(ValueError, match="placement"):
+        SceneConfig(placement="line").validate()

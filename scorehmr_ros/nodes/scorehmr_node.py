@@ -59,7 +59,8 @@ class ScoreHMRNodeConfig:
     processing_queue: int = setting(2, "keypoint sets waiting for the fitter; older ones are dropped", minimum=1,
                                     maximum=100)
     publish_meshes: bool = setting(True, "publish meshes (MarkerArray TRIANGLE_LIST per person)")
-    mesh_rate_hz: float = setting(5.0, "largest mesh publish rate", unit="Hz", minimum=0.1, maximum=100.0)
+    mesh_rate_hz: float = setting(5.0, "mesh publish rate (at most the body rate)", unit="Hz", minimum=0.1,
+                                  maximum=100.0)
     mesh_decimation_m: float = setting(0.03, "mesh vertex clustering cell; 0 = full mesh", unit="m", minimum=0.0,
                                        maximum=0.5)
     publish_skeletons: bool = setting(False, "publish LINE_LIST skeletons")
@@ -125,7 +126,7 @@ class ScoreHMRNode(Node):
                                        on_error=self._on_processing_error)
         self.latencies_s: list[float] = []
         self.fit_times_s: list[float] = []
-        self.last_mesh_s = 0.0
+        self.next_mesh_s = 0.0  # monotonic time the next mesh array is due
 
         # Activate: subscriptions and timers.
         group = MutuallyExclusiveCallbackGroup()
@@ -214,8 +215,11 @@ class ScoreHMRNode(Node):
             self.tf_publisher.publish(TFMessage(transforms=transforms))
         now_s = time.monotonic()
         ended = [b for b in bodies if b.tracking_state == TrackingState.TERMINATED]
-        if self.config.publish_meshes and (ended or now_s - self.last_mesh_s >= 1.0 / self.config.mesh_rate_hz):
-            self.last_mesh_s = now_s
+        if self.config.publish_meshes and (ended or now_s >= self.next_mesh_s):
+            if now_s >= self.next_mesh_s:
+                # Due times advance by the period, not from now: bodies arriving faster than the mesh rate then
+                # give meshes at that rate on average (now - last would round every interval up).
+                self.next_mesh_s = max(self.next_mesh_s + 1.0 / self.config.mesh_rate_hz, now_s)
             live = [b for b in bodies if b.tracking_state != TrackingState.TERMINATED]
             vertices = self.pipeline.vertices(live, self.models.body_model)
             vertex_of = {id(b): v for b, v in zip(live, vertices, strict=True)}

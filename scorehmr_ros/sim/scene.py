@@ -3,8 +3,11 @@
 A scene is generated from a :class:`SceneConfig` and a body model (``BodyModel`` from
 ``scorehmr_ros.core.body_model``; the generated stand-in when no SMPL is imported):
 1. each person p gets betas ~ N(0, betas_sigma^2), a clip (``clips`` cycled over the people,
-   every second person mirrored), a random start phase, a random heading and a place on a circle
-   of ``room_radius_m`` (re-drawn until no two pelvises come closer than ``min_separation_m``);
+   every second person mirrored), a random start phase and a placement: ``circle`` gives a random
+   heading and a place on a circle of ``room_radius_m`` (re-drawn until no two pelvises come closer
+   than ``min_separation_m``); ``crossing`` turns every clip so that its net displacement points
+   along its own direction (P directions spread over 180 degrees) and shifts it so that person p
+   passes the room centre at (p + 1) / (P + 1) of the sequence: their paths cross, one after the other;
 2. the body model poses every person and frame; each person is lifted or lowered once so that
    the lowest vertex over the sequence touches the floor z = 0;
 3. the rig observes the layout's keypoints through the detector model of ``observation.py``.
@@ -26,6 +29,8 @@ from scorehmr_ros.sim.retarget import load_deepmimic_clip
 
 #: Most people a scene may hold.
 MAX_PEOPLE = 6
+#: How people are placed in the room (see the module docstring).
+PLACEMENTS = ("circle", "crossing")
 #: Body-model forward passes are run in chunks of this many (person, frame) pairs.
 _BATCH = 256
 #: Placement attempts before giving up on ``min_separation_m``.
@@ -48,6 +53,7 @@ class SceneConfig:
         fps: frame rate, Hz, > 0.
         room_radius_m: people's trajectories are centred on a circle of this radius, metres, [0, 5].
         min_separation_m: smallest allowed horizontal pelvis distance between two people, metres, >= 0.
+        placement: "circle" (spread around the room) or "crossing" (paths through the centre, see above).
         betas_sigma: std of the random shape coefficients, [0, 3].
         layout: keypoint layout of the observations.
         seed: seed of the one numpy Generator behind every random choice.
@@ -61,6 +67,7 @@ class SceneConfig:
     fps: float = 30.0
     room_radius_m: float = 1.2
     min_separation_m: float = 0.6
+    placement: str = "circle"
     betas_sigma: float = 0.5
     layout: str = "openpose25"
     seed: int = 0
@@ -79,6 +86,8 @@ class SceneConfig:
             raise ValueError(f"SceneConfig.room_radius_m: must be in [0, 5] m, got {self.room_radius_m}")
         if self.min_separation_m < 0:
             raise ValueError(f"SceneConfig.min_separation_m: must be >= 0 m, got {self.min_separation_m}")
+        if self.placement not in PLACEMENTS:
+            raise ValueError(f"SceneConfig.placement: must be one of {PLACEMENTS}, got {self.placement!r}")
         if not 0.0 <= self.betas_sigma <= 3.0:
             raise ValueError(f"SceneConfig.betas_sigma: must be in [0, 3], got {self.betas_sigma}")
         get_layout(self.layout)
@@ -164,20 +173,58 @@ def pose_bodies(body_model, *, global_orient: np.ndarray, body_pose: np.ndarray,
 def _person_clip(config: SceneConfig, person: int, rest: np.ndarray, betas: np.ndarray,
                  rng: np.random.Generator) -> MotionClip:
     name = config.clips[person % len(config.clips)]
-    natural = load_deepmimic_clip(name, rest_joints_m=rest, betas=betas).num_frames
-    start = int(rng.integers(0, natural))
-    clip = load_deepmimic_clip(name, rest_joints_m=rest, betas=betas, num_frames=start + config.num_frames)
-    clip = clip.slice(start, start + config.num_frames)
+    natural = load_deepmimic_clip(name, rest_joints_m=rest, betas=betas)
+    start = int(rng.integers(0, natural.num_frames))
+    # Frames at the clip's own rate that cover num_frames at config.fps (one spare for the resampling).
+    native_frames = int(np.ceil((config.num_frames - 1) * natural.fps / config.fps)) + 2
+    clip = load_deepmimic_clip(name, rest_joints_m=rest, betas=betas, num_frames=start + native_frames)
+    clip = clip.slice(start, start + native_frames)
     if config.fps != clip.fps:
-        clip = resample_clip(clip, fps=config.fps).slice(0, config.num_frames)
+        clip = resample_clip(clip, fps=config.fps)
+    clip = clip.slice(0, config.num_frames)
     if config.mirror_alternate and person % 2 == 1:
         clip = mirror(clip, pelvis_rest_m=rest[0])
     return clip
 
 
+def _pelvis_xy(clips: list[MotionClip], rests: list[np.ndarray]) -> np.ndarray:
+    """(P, T, 2) horizontal pelvis positions, metres."""
+    return np.stack([c.transl_m[:, :2] + r[0, :2] for c, r in zip(clips, rests, strict=True)])
+
+
+def _smallest_gap_m(clips: list[MotionClip], rests: list[np.ndarray]) -> float:
+    """Smallest horizontal pelvis distance between two people at the same frame, metres (inf for one person)."""
+    pelvis_xy = _pelvis_xy(clips, rests)
+    gaps = np.linalg.norm(pelvis_xy[:, None] - pelvis_xy[None], axis=-1) + np.eye(len(clips))[..., None] * 1e9
+    return float(gaps.min())
+
+
+def _place_crossing(clips: list[MotionClip], rests: list[np.ndarray], config: SceneConfig,
+                    rng: np.random.Generator) -> list[MotionClip]:
+    """Paths through the room centre in P directions over 180 degrees, passed one after the other."""
+    count = len(clips)
+    phase = rng.uniform(0, 2 * np.pi)
+    placed = []
+    for person, (clip, rest) in enumerate(zip(clips, rests, strict=True)):
+        pelvis_xy = clip.transl_m[:, :2] + rest[0, :2]
+        heading = float(np.arctan2(*(pelvis_xy[-1] - pelvis_xy[0])[::-1]))
+        turned = transform_clip(clip, yaw_rad=phase + np.pi * person / count - heading, offset_m=np.zeros(3),
+                                pelvis_rest_m=rest[0])
+        at_centre = round((person + 1) / (count + 1) * (clip.num_frames - 1))
+        pelvis = turned.transl_m[at_centre] + rest[0]
+        placed.append(transform_clip(turned, yaw_rad=0.0, offset_m=np.array([-pelvis[0], -pelvis[1], 0.0]),
+                                     pelvis_rest_m=rest[0]))
+    if _smallest_gap_m(placed, rests) < config.min_separation_m:
+        raise SceneError(f"crossing paths bring two of the {count} people closer than {config.min_separation_m} m; "
+                         "use more frames (people further apart in time), fewer people or lower min_separation_m")
+    return placed
+
+
 def _place(clips: list[MotionClip], rests: list[np.ndarray], config: SceneConfig,
            rng: np.random.Generator) -> list[MotionClip]:
     """Turn and shift every clip so its mean pelvis lies on the room circle, people kept apart."""
+    if config.placement == "crossing":
+        return _place_crossing(clips, rests, config, rng)
     count = len(clips)
     for _ in range(_PLACEMENT_TRIES):
         phase = rng.uniform(0, 2 * np.pi)
@@ -190,9 +237,7 @@ def _place(clips: list[MotionClip], rests: list[np.ndarray], config: SceneConfig
             centre = (turned.transl_m + rest[0]).mean(axis=0)
             target = np.array([radius * np.cos(angle), radius * np.sin(angle), centre[2]])
             placed.append(transform_clip(turned, yaw_rad=0.0, offset_m=target - centre, pelvis_rest_m=rest[0]))
-        pelvis_xy = np.stack([c.transl_m[:, :2] + r[0, :2] for c, r in zip(placed, rests, strict=True)])  # (P, T, 2)
-        gaps = np.linalg.norm(pelvis_xy[:, None] - pelvis_xy[None], axis=-1) + np.eye(count)[..., None] * 1e9
-        if gaps.min() >= config.min_separation_m:
+        if _smallest_gap_m(placed, rests) >= config.min_separation_m:
             return placed
     raise SceneError(f"could not keep {count} people {config.min_separation_m} m apart within "
                      f"{config.room_radius_m} m of the centre in {_PLACEMENT_TRIES} tries; "
