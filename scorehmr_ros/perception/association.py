@@ -20,6 +20,12 @@ Steps:
    used. The group is labelled with the track whose prediction at least half of its members support
    (each track labels at most one group). Repeat until no hypothesis with two unused views is left.
 6. Detections in no group are reported as unassociated: never fused.
+Left/right swaps (``resolve_swaps``, joint names needed): in step 4 a detection may support a hypothesis
+with a body part (head, arms, legs) left/right-mirrored when that part's mirrored joints are clearly
+nearer the projected hypothesis; a group of three or more views then takes, per part, the labeling (a
+minority of its views mirrored) that triangulates most consistently, see ``perception.swap_resolution``.
+A group's mirrored parts are in ``PersonGroup.swapped_parts`` and its keypoints as used in
+``PersonGroup.corrected_keypoints_px``.
 Shape letters: V views, P people (detections), T tracks, J joints.
 """
 
@@ -40,6 +46,7 @@ from scorehmr_ros.core.triangulation import (
     triangulate_dlt,
     undistort_normalized,
 )
+from scorehmr_ros.perception.swap_resolution import SupportSwaps, SwapParts, choose_flips, flipped_part_names
 
 #: Typical adult bone lengths by joint names (shared by OpenPose-25, COCO-17, MediaPipe-33), metres.
 NOMINAL_BONES_M: dict[tuple[str, str], float] = {
@@ -69,6 +76,9 @@ class AssociationConfig:
         min_inlier_fraction: least fraction of a member view's confident joints that must be inliers.
         min_depth_m, max_depth_m: plausible depth of a person in front of a camera, metres.
         min_bone_scale, max_bone_scale: plausible median ratio of bone lengths to NOMINAL_BONES_M.
+        resolve_swaps: use a view's body part (head, arms, legs) left/right-mirrored where the mirrored
+            joints fit the other views clearly better (needs joint names).
+        swap_margin: a part is mirrored when its mirrored mean distance < swap_margin x its as-detected one.
     """
 
     min_confidence: float = setting(0.05, "a keypoint with confidence <= this is missing", minimum=0.0, maximum=1.0)
@@ -91,6 +101,10 @@ class AssociationConfig:
                                     minimum=0.0, maximum=10.0)
     max_bone_scale: float = setting(1.8, "largest plausible median ratio of bone lengths to nominal ones",
                                     minimum=0.0, maximum=10.0)
+    resolve_swaps: bool = setting(True, "use a view's body part (head, arms, legs) left/right-mirrored where the "
+                                        "mirrored joints fit the other views clearly better")
+    swap_margin: float = setting(0.6, "a part is mirrored when its mirrored mean distance to the reference is below "
+                                      "this fraction of the as-detected one", minimum=0.05, maximum=1.0)
 
     def validate(self) -> AssociationConfig:
         """Raise ValueError naming a field outside its range or an inconsistent pair; return self."""
@@ -147,6 +161,8 @@ class PersonGroup:
         reprojection_error_px: (J,) mean reprojection error of the inlier views; NaN where not valid.
         score: mean epipolar affinity of the member pairs, in [0, 1].
         seed_track_id: id of the track whose prediction attracted the group, -1 if none.
+        swapped_parts: {view_index: part names} of the member views used with those parts left/right-mirrored.
+        corrected_keypoints_px: {view_index: (J, 3) keypoints as used} for the views in ``swapped_parts``.
     """
 
     detections: dict[int, int]
@@ -157,6 +173,13 @@ class PersonGroup:
     reprojection_error_px: np.ndarray
     score: float
     seed_track_id: int = -1
+    swapped_parts: dict[int, tuple[str, ...]] = field(default_factory=dict)
+    corrected_keypoints_px: dict[int, np.ndarray] = field(default_factory=dict)
+
+    def keypoints_of(self, view: int, keypoints_px: np.ndarray) -> np.ndarray:
+        """(J, 3) keypoints of member ``view`` as the group uses them (``keypoints_px``: that view's (P_v, J, 3))."""
+        corrected = self.corrected_keypoints_px.get(view)
+        return corrected if corrected is not None else keypoints_px[self.detections[view]]
 
 
 @dataclass(frozen=True)
@@ -296,10 +319,12 @@ def _pair_hypotheses(views: _Views, cameras: Sequence[Camera], config: Associati
 
 
 def _support_distances(hypotheses_m: np.ndarray, views: _Views, cameras: Sequence[Camera],
-                       config: AssociationConfig, threshold_px: np.ndarray) -> list[np.ndarray]:
+                       config: AssociationConfig, threshold_px: np.ndarray,
+                       parts: SwapParts | None) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Per view (H, P_v) mean pixel distance of each detection to each projected (H, J, 3) hypothesis, in units
-    of the hypothesis' (H,) threshold (so support is < 1), clipped at 2; inf with too few shared joints."""
-    out = []
+    of the hypothesis' (H,) threshold (so support is < 1), clipped at 2; inf with too few shared joints.
+    With ``parts``, also per view (H, P_v, K) the parts taken mirrored (their mirrored distances are used)."""
+    out, flips_out = [], []
     finite = np.all(np.isfinite(hypotheses_m), axis=-1)
     for v, cam in enumerate(cameras):
         p_cam = cam.world_to_camera(hypotheses_m)
@@ -308,23 +333,40 @@ def _support_distances(hypotheses_m: np.ndarray, views: _Views, cameras: Sequenc
             uv = (p_cam[..., :2] / p_cam[..., 2:3]) * np.diag(cam.K)[:2] + cam.K[:2, 2]
         distance = np.linalg.norm(uv[:, None] - views.pixels[v][None], axis=-1)  # (H, P_v, J)
         weights = np.where(in_front[:, None], views.weights[v][None], 0.0)
+        num_parts = parts.num_parts if parts is not None else 0
+        flips = np.zeros(distance.shape[:2] + (num_parts,), dtype=bool)
+        if num_parts and distance.size:
+            mirror = parts.mirror_index
+            mirrored = np.linalg.norm(uv[:, None] - views.pixels[v][None][:, :, mirror], axis=-1)
+            both = (weights > 0) & (weights[..., mirror] > 0)
+            flips = choose_flips(np.where(both, distance, np.nan), np.where(both, mirrored, np.nan),
+                                 np.where(both, 1.0, 0.0), parts, margin=config.swap_margin)
+            source = parts.flip_joints(flips)  # (H, P_v, J)
+            distance = np.take_along_axis(np.stack([distance, mirrored], -1), (source != np.arange(mirror.size))
+                                          [..., None].astype(np.int64), axis=-1)[..., 0]
+            weights = np.take_along_axis(weights, source, axis=-1)
         mean = _clipped_mean(distance / threshold_px[:, None, None], weights, 2.0, config.min_common_joints)
         out.append(mean)
-    return out
+        flips_out.append(flips)
+    return out, flips_out
 
 
 # -- verification and selection -------------------------------------------------------------
 
 
 def _verify(members: dict[int, int], keypoints_px: Sequence[np.ndarray], cameras: Sequence[Camera],
-            config: AssociationConfig) -> tuple[dict[int, int], Triangulation] | None:
+            config: AssociationConfig, member_keypoints: dict[int, np.ndarray] | None = None,
+            ) -> tuple[dict[int, int], Triangulation] | None:
     """Triangulate a candidate group robustly; detach the worst view while a view's confident joints are mostly
-    outliers. Returns the kept members and their triangulation, or None when fewer than two views agree."""
+    outliers. Returns the kept members and their triangulation, or None when fewer than two views agree.
+    ``member_keypoints`` {view: (J, 3)} replaces a member's detection (its swap-corrected keypoints)."""
     members = dict(members)
+    member_keypoints = member_keypoints or {}
     tri_config = config.triangulation_config()
     while len(members) >= 2:
         order = sorted(members)
-        stacked = np.stack([keypoints_px[v][members[v]] for v in order])[:, None]  # (V', 1, J, 3)
+        stacked = np.stack([member_keypoints[v] if v in member_keypoints else keypoints_px[v][members[v]]
+                            for v in order])[:, None]  # (V', 1, J, 3)
         tri = triangulate(keypoints_px=stacked, cameras=[cameras[v] for v in order], config=tri_config)
         seen = stacked[:, 0, :, 2] > config.min_confidence  # (V', J)
         shared = seen & (np.sum(seen, axis=0) >= 2)[None]
@@ -385,6 +427,7 @@ def associate(*, keypoints_px: Sequence[np.ndarray], cameras: Sequence[Camera],
                                f"keypoints have {num_joints}")
     views = _make_views(keypoints, cameras, config, num_joints)
     seeds, pair_joints, affinity = _pair_hypotheses(views, cameras, config, joint_names)
+    parts = SwapParts.from_joint_names(joint_names) if config.resolve_swaps and joint_names is not None else None
 
     track_ids = np.zeros(0, dtype=np.int64) if predictions is None else predictions.track_ids
     hypotheses = pair_joints + ([] if predictions is None else list(
@@ -393,12 +436,14 @@ def associate(*, keypoints_px: Sequence[np.ndarray], cameras: Sequence[Camera],
     used = [np.zeros(kp.shape[0], dtype=bool) for kp in keypoints]
     if hypotheses:
         threshold = np.array([config.support_threshold_px] * len(seeds) + [config.track_gate_px] * len(track_ids))
-        distance = _support_distances(np.stack(hypotheses), views, cameras, config, threshold)
-        for h, seed in enumerate(seeds):  # a pair hypothesis always holds its own two detections
+        distance, flips = _support_distances(np.stack(hypotheses), views, cameras, config, threshold, parts)
+        for h, seed in enumerate(seeds):  # a pair hypothesis always holds its own two detections, as detected
             for v, i in seed.items():
                 distance[v][h] = np.inf
                 distance[v][h, i] = 0.0
-        groups = _select(distance, seeds, track_ids, used, keypoints, cameras, config, affinity)
+                flips[v][h, i] = False
+        groups = _select(distance, seeds, track_ids, used, keypoints, cameras, config, affinity,
+                         SupportSwaps(parts, flips, np.stack(hypotheses)) if parts is not None else None)
     unassociated = tuple((v, i) for v, mask in enumerate(used) for i in np.nonzero(~mask)[0].tolist())
     return Association(groups=tuple(groups), unassociated=unassociated)
 
@@ -418,7 +463,7 @@ def _supporting_track(distance: list[np.ndarray], members: dict[int, int], alive
 
 def _select(distance: list[np.ndarray], seeds: list[dict[int, int]], track_ids: np.ndarray,
             used: list[np.ndarray], keypoints: list[np.ndarray], cameras: Sequence[Camera],
-            config: AssociationConfig, affinity: dict) -> list[PersonGroup]:
+            config: AssociationConfig, affinity: dict, swaps: SupportSwaps | None = None) -> list[PersonGroup]:
     """Greedy selection of hypotheses (most supporting views, then least distance); marks ``used`` in place."""
     num_hypotheses = distance[0].shape[0]
     alive = np.ones(num_hypotheses, dtype=bool)
@@ -442,10 +487,19 @@ def _select(distance: list[np.ndarray], seeds: list[dict[int, int]], track_ids: 
         h = candidates[np.lexsort((cost[candidates], -num_views[candidates]))[0]]
         alive[h] = False
         members = {v: int(best_det[v][h]) for v in range(len(distance)) if supports[v, h]}
-        verified = _verify(members, keypoints, cameras, config)
+        corrected = {}
+        if swaps is not None:
+            reference = h if h >= len(seeds) else -1
+            if reference < 0 and len(members) < 3 and track_ids.size:
+                track = _supporting_track(distance, members, alive[len(seeds):])
+                reference = len(seeds) + track if track >= 0 else -1
+            corrected = swaps.member_keypoints(members, keypoints, cameras, margin=config.swap_margin,
+                                               triangulation=config.triangulation_config(), reference=reference)
+        verified = _verify(members, keypoints, cameras, config, corrected)
         if verified is None:
             continue
         members, tri = verified
+        corrected = {v: kp for v, kp in corrected.items() if v in members}
         for v, i in members.items():
             used[v][i] = True
         seed_track = -1
@@ -458,5 +512,7 @@ def _select(distance: list[np.ndarray], seeds: list[dict[int, int]], track_ids: 
             detections=dict(sorted(members.items())), joints_world_m=tri.points_world_m[0], joint_valid=tri.valid[0],
             joint_confidence=tri.confidence[0], num_views=tri.num_views[0],
             reprojection_error_px=tri.reprojection_error_px[0], score=_group_score(members, affinity),
-            seed_track_id=seed_track))
+            seed_track_id=seed_track, corrected_keypoints_px=corrected,
+            swapped_parts={v: flipped_part_names(swaps.parts, keypoints[v][members[v]], kp)
+                           for v, kp in corrected.items()}))
 
