@@ -46,6 +46,7 @@ class DemoConfig:
                          unit="Hz", minimum=1.0, maximum=30.0)
     seed: int = setting(0, "seed of the scene", minimum=0)
     record_images: bool = setting(False, "also record the camera images in the bag (large)")
+    video: bool = setting(True, "render the overlay video and frame (off for benchmarks)")
     timeout_s: float = setting(600.0, "give up after this long", unit="s", minimum=10.0, maximum=86400.0)
 
     def validate(self) -> DemoConfig:

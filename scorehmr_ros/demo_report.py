@@ -148,6 +148,8 @@ def write_report(output: Path, *, collector: Collector, rig, fitter, detector, c
         "views_with_people_fraction": float(np.mean([len(v.people) > 0 for v in views])) if views else 0.0,
         "people_per_view": float(np.mean([len(v.people) for v in views])) if views else 0.0,
         "sets_fitted": fitter.worker.processed, "sets_dropped_by_fitter": fitter.worker.dropped,
+        "sets_fitted_per_s": fitter.worker.processed / (rig.frames_published / config.fps)
+        if rig.frames_published else 0.0,
         "sets_dropped_by_detector": detector.worker.dropped,
         "bodies_published": len(collector.bodies),
         "latency_ms_camera_stamp_to_bodies": _percentiles_ms(latencies),
@@ -155,7 +157,7 @@ def write_report(output: Path, *, collector: Collector, rig, fitter, detector, c
         "detector_time_ms": _percentiles_ms(detector.detect_times_s),
         "accuracy": accuracy(collector, rig.scene),
     }
-    video_frames = list(overlay_frames(collector, rig, fitter.models.body_model))
+    video_frames = list(overlay_frames(collector, rig, fitter.models.body_model)) if config.video else []
     if video_frames:
         result = write_video((image for _, image in video_frames), output / "overlay.mp4", fps=config.fps)
         summary["video"] = str(result.path if hasattr(result, "path") else output / "overlay.mp4")

@@ -37,9 +37,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     fit.add_argument("--body-model", type=Path, default=None, help="body model .npz (default: stand-in, seed 0)")
     fit.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
     fit.set_defaults(run=run_fit)
+    from scorehmr_ros.bench_graph import add_target as add_graph_target
     from scorehmr_ros.core.bench_calibrated import add_target
 
     add_target(targets)
+    add_graph_target(targets)
 
 
 def run_fit(args: argparse.Namespace) -> int:

@@ -1,0 +1,58 @@
+"""The README's main job and the graph benchmark, small: real rclpy and DDS in a subprocess of their own."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from scorehmr_ros.bench_graph import table_markdown
+
+pytestmark = [pytest.mark.ros, pytest.mark.slow]
+
+
+def run_cli(*args: str, env: dict, timeout_s: float = 240) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "scorehmr_ros.cli", *args], env=env, capture_output=True,
+                          text=True, timeout=timeout_s)
+
+
+def test_demo_writes_bag_video_and_an_accurate_enough_summary(ros_peers, tmp_path):
+    out = tmp_path / "demo"
+    result = run_cli("demo", "--cameras", "3", "--people", "1", "--frames", "12", "--output-dir", str(out),
+                     env=ros_peers.env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["frames_played"] == 12 and summary["bodies_published"] >= 4
+    assert "STAND-IN" in summary["body_model"]
+    assert summary["latency_ms_camera_stamp_to_bodies"]["p50"] > 0
+    # A loose bound: the embedded detector on rendered stand-in bodies, 12 frames (see the README's figures).
+    assert summary["accuracy"]["tracks"] == 1 and summary["accuracy"]["mpjpe_mm"] < 400
+    assert (out / "bag" / "bag.mcap").stat().st_size > 10_000
+    assert (out / "overlay.mp4").stat().st_size > 1000 and (out / "overlay_frame.png").exists()
+    assert "accuracy against ground truth" in (out / "summary.md").read_text()
+
+
+def test_graph_bench_tabulates_every_combination(ros_peers, tmp_path):
+    out = tmp_path / "bench"
+    result = run_cli("bench", "graph", "--cameras", "2", "--people", "1,2", "--frames", "8", "--output-dir",
+                     str(out), env=ros_peers.env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = json.loads((out / "results.json").read_text())
+    assert [(r["cameras"], r["people"]) for r in rows] == [(2, 1), (2, 2)]
+    assert not (out / "2cam_1people" / "overlay.mp4").exists()  # no video in benchmarks
+    table = (out / "table.md").read_text().splitlines()
+    assert len(table) == 4 and table[2].startswith("| 2 | 1 | 8 |") and "1.00x" in table[2]
+    assert (out / "latency.png").stat().st_size > 1000
+
+
+def test_table_ratios_are_against_the_first_row():
+    def row(cameras, p50):
+        return {"cameras": cameras, "people": 1, "frames_played": 10, "sets_fitted_per_s": 4.5,
+                "sets_dropped_by_detector": 0, "sets_dropped_by_fitter": 1,
+                "latency_ms_camera_stamp_to_bodies": {"p50": p50, "p90": p50 + 10, "p99": p50 + 20},
+                "fit_time_ms": {"p50": 50.0, "p90": 60.0}, "detector_time_ms": {"p50": 30.0},
+                "accuracy": {"mpjpe_mm": 80.0}}
+
+    lines = table_markdown([row(2, 400.0), row(4, 600.0)]).splitlines()
+    assert lines[2] == "| 2 | 1 | 10 | 4.50 | 0 / 1 | 400 / 410 / 420 | 1.00x | 50 / 60 | 30 | 80 |"
+    assert "| 1.50x |" in lines[3]
