@@ -1,7 +1,8 @@
 """keypoint_estimator: detections + camera images in, 2D keypoints for every detected person out.
 
 Standalone, it subscribes ``detections`` and the rig's camera topics (keeping the last images
-of each camera), finds each view's image by camera and stamp, and publishes ``keypoints2d``
+of each camera), finds each view's image by camera and stamp (a set whose images have not arrived
+yet waits for them up to IMAGE_WAIT_S, then goes on without the missing views), and publishes ``keypoints2d``
 (MultiViewKeypoints2D in ``output_layout``). In the ``perception`` executable it is attached to a
 PersonDetectorNode in the same process and receives the decoded images with each set directly.
 """
@@ -27,9 +28,15 @@ from scorehmr_ros.nodes.set_worker import PROCESSING_ERRORS, DropOldestWorker
 from scorehmr_ros.perception.backends.config import KeypointConfig, build_keypoint_estimator
 from scorehmr_ros.perception.backends.types import PerceptionError
 from scorehmr_ros.perception.front import CameraFrame, FrontConfig, PerceptionFront
+from scorehmr_ros.perception.observations import MultiViewObservation
 
 #: Images kept per camera to match detections that arrive later (standalone mode).
 IMAGE_CACHE_PER_CAMERA = 30
+#: How long a detection set waits for its images (standalone mode): the detector's output can overtake the
+#: estimator's own copy of the images, which travel separately.
+IMAGE_WAIT_S = 0.3
+#: Detection sets waiting for images at most; the oldest goes on without its missing views beyond this.
+MAX_WAITING_SETS = 8
 
 #: Every parameter of the node (plus ``cameras``), each group from one config dataclass of the core.
 PARAMETERS = (ParameterGroup("", FrontConfig), ParameterGroup("keypoints", KeypointConfig))
@@ -52,6 +59,7 @@ class KeypointEstimatorNode(Node):
         self.processed = 0
         self.worker: DropOldestWorker | None = None
         self.images: dict[str, deque[CameraFrame]] = {}
+        self.waiting: deque[tuple[float, MultiViewObservation]] = deque()  # (monotonic deadline, detections)
         if not attached:
             if not cameras:
                 raise ValueError("cameras: give the rig's camera names, e.g. -p cameras:=[cam0,cam1]")
@@ -64,6 +72,7 @@ class KeypointEstimatorNode(Node):
                                        warnings=self.warnings, callback_group=group)
             self.create_subscription(MultiViewKeypoints2D, "detections", self._on_detections, output_qos(),
                                      callback_group=group)
+            self.create_timer(IMAGE_WAIT_S / 4, self._release_waiting, callback_group=group)
         self.create_timer(self.config.diagnostics_period_s, self._publish_diagnostics)
         self.get_logger().info(f"ready: keypoints {keypoint_config.backend} -> {self.config.output_layout}"
                                f"{' (in-process with the detector)' if attached else ''}")
@@ -71,6 +80,7 @@ class KeypointEstimatorNode(Node):
     # -- standalone intake ------------------------------------------------------------------
     def _on_frame(self, frame: CameraFrame) -> None:
         self.images[frame.camera].append(frame)
+        self._release_waiting()
 
     def _on_detections(self, msg: MultiViewKeypoints2D) -> None:
         try:
@@ -78,15 +88,28 @@ class KeypointEstimatorNode(Node):
         except MessageConversionError as error:
             self.warnings.warn("detections", f"bad detections message: {error}; dropped")
             return
-        frames = {}
-        for view in detections.views:
-            frame = next((f for f in self.images.get(view.camera, ()) if f.stamp_ns == view.image_stamp_ns), None)
-            if frame is None:
-                self.warnings.warn(f"no_image:{view.camera}", f"no image of camera {view.camera} at the detections' "
-                                                              "stamp (not received yet or dropped); view skipped")
-            else:
-                frames[view.camera] = frame
-        self.worker.submit(DetectedSet(detections=detections, raw_detections=None, frames=frames))
+        self.waiting.append((time.monotonic() + IMAGE_WAIT_S, detections))
+        self._release_waiting()
+
+    def _image(self, camera: str, stamp_ns: int) -> CameraFrame | None:
+        return next((f for f in self.images.get(camera, ()) if f.stamp_ns == stamp_ns), None)
+
+    def _release_waiting(self) -> None:
+        """Submit the waiting sets, oldest first, whose images are all here or whose wait is over (then without
+        the missing views); a set still waiting holds the newer ones back, so sets stay in stamp order."""
+        now = time.monotonic()
+        while self.waiting:
+            deadline, detections = self.waiting[0]
+            frames = {view.camera: self._image(view.camera, view.image_stamp_ns) for view in detections.views}
+            missing = [camera for camera, frame in frames.items() if frame is None]
+            if missing and now < deadline and len(self.waiting) <= MAX_WAITING_SETS:
+                return
+            self.waiting.popleft()
+            for camera in missing:
+                self.warnings.warn(f"no_image:{camera}", f"no image of camera {camera} at the detections' stamp "
+                                                         f"within {IMAGE_WAIT_S} s (dropped or late); view skipped")
+            self.worker.submit(DetectedSet(detections=detections, raw_detections=None,
+                                           frames={c: f for c, f in frames.items() if f is not None}))
 
     # -- processing (worker thread, or the detector's worker when attached) ------------------
     def on_detected_set(self, detected: DetectedSet) -> None:
