@@ -340,10 +340,11 @@ def process_bag(input_path: str | Path, output_path: str | Path, *, config: Proc
             outputs.observations(result.detections, result.keypoints, now_ns=now_ns)
             tick = time.perf_counter()
             try:
-                fitted = pipeline.process(result.keypoints)
+                images = {frame.camera: frame.image_bgr for frame in synced.payloads.values()}
+                fitted = pipeline.process(result.keypoints, images if pipeline.needs_images else None)
             except PipelineInputError as error:
                 bad["set_rejected"] += 1
-                LOGGER.debug("set at %d rejected: %s", synced.stamp_ns, error)
+                LOGGER.warning("set at %d rejected: %s", synced.stamp_ns, error)
                 return
             stage_s["fitting"] += time.perf_counter() - tick
             outputs.bodies_out(list(fitted.bodies), stamp_ns=synced.stamp_ns, now_ns=now_ns)

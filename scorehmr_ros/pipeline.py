@@ -11,6 +11,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -27,6 +28,10 @@ from scorehmr_ros.perception.association import AssociationConfig, associate
 from scorehmr_ros.perception.layouts import OPENPOSE25_NAMES, convert_keypoints
 from scorehmr_ros.perception.observations import MultiViewObservation
 from scorehmr_ros.perception.tracking import Tracker, TrackerConfig
+
+if TYPE_CHECKING:
+    from scorehmr_ros.core.pare import PareConfig, PareModel
+    from scorehmr_ros.core.pare.view_regressor import ViewEstimates
 
 NUM_OPENPOSE = 25
 #: SMPL joint -> OpenPose-25 joint at the same place (official joint map), for per-joint confidence.
@@ -45,7 +50,8 @@ class PipelineResult:
         bodies: fitted bodies emitted by this set (fixed lag), plus the last report of tracks that ended.
         groups: people associated across views in this set.
         unassociated: detections that matched nobody.
-        timings_s: seconds per stage ("associate", "track", "fit").
+        timings_s: seconds per stage ("associate", "track", "regress" (PARE, image-conditioned prior only),
+            "fit").
     """
 
     bodies: tuple[BodyEstimate, ...]
@@ -59,7 +65,9 @@ class BodyPipeline:
 
     def __init__(self, *, cameras: Sequence[Camera], diffusion: Diffusion, body_model: BodyModel,
                  association: AssociationConfig | None = None, tracker: TrackerConfig | None = None,
-                 streaming: StreamingConfig | None = None) -> None:
+                 streaming: StreamingConfig | None = None, pare: PareModel | None = None) -> None:
+        """pare: PARE with feature statistics, required by an image-conditioned prior (cond_dim > 0), whose
+        per-view features and estimates it computes from each set's images; unused by a keypoint-only prior."""
         association = association or AssociationConfig()
         streaming = streaming or StreamingConfig()
         association.validate()
@@ -72,6 +80,12 @@ class BodyPipeline:
         self.fitter = StreamingFitter(diffusion=diffusion, body=self.keypoint_body, rig=self.rig, config=streaming)
         self._frames: dict[int, tuple[int, dict[int, np.ndarray]]] = {}  # frame index -> (stamp, track -> (V,25,3))
         self._history = streaming.window + streaming.lag + 2
+        self.view_regressor = _view_regressor(pare, self.cameras, diffusion.model.config.cond_dim)
+
+    @property
+    def needs_images(self) -> bool:
+        """True for an image-conditioned prior: :meth:`process` then needs the set's images."""
+        return self.view_regressor is not None
 
     # -- one set ----------------------------------------------------------------------------
     def view_keypoints(self, observation: MultiViewObservation) -> list[np.ndarray]:
@@ -93,8 +107,15 @@ class BodyPipeline:
             per_view[index] = keypoints
         return per_view
 
-    def process(self, observation: MultiViewObservation) -> PipelineResult:
-        """Associate, track and fit one set; returns the bodies this set makes due."""
+    def process(self, observation: MultiViewObservation,
+                images: dict[str, np.ndarray | None] | None = None) -> PipelineResult:
+        """Associate, track and fit one set; returns the bodies this set makes due.
+
+        images: camera name -> (H, W, 3) uint8 BGR image of this set (None or absent: that view gets weight 0 in
+        the image condition); required with an image-conditioned prior (:attr:`needs_images`), else unused.
+        """
+        if self.needs_images and images is None:
+            raise PipelineInputError("images: the prior is image-conditioned; give this set's images by camera")
         stamp_ns = observation.stamp_ns
         per_view = self.view_keypoints(observation)
         start = time.perf_counter()
@@ -117,18 +138,27 @@ class BodyPipeline:
                 continue
             frame = np.zeros((len(self.cameras), NUM_OPENPOSE, 3))
             if track.state == TrackingState.TRACKED and track.group_index >= 0:
-                for view, detection in groups[track.group_index].detections.items():
-                    frame[view] = per_view[view][detection]
+                group = groups[track.group_index]
+                for view in group.detections:
+                    frame[view] = group.keypoints_of(view, per_view[view])  # left/right swaps corrected
             ids.append(track.track_id)
             keypoints.append(frame)
+        view = self._view_estimates(observation, update.tracks, groups, images)  # None: keypoint-only prior
+        regressed = time.perf_counter()
         outputs = self.fitter.step(track_ids=ids, keypoints_px=np.array(keypoints).reshape(len(ids), len(self.cameras),
-                                                                                          NUM_OPENPOSE, 3))
+                                                                                          NUM_OPENPOSE, 3),
+                                   init_pose=None if view is None else view.rotations,
+                                   init_betas=None if view is None else view.betas,
+                                   cond=None if view is None else view.cond,
+                                   view_valid=None if view is None else view.valid, stamp_s=stamp_ns * 1e-9)
         self._remember(stamp_ns, dict(zip(ids, keypoints, strict=True)))
         bodies = self._bodies(outputs) + self._bodies(ended, terminated=True)
         done = time.perf_counter()
+        timings = {"associate": associated - start, "track": tracked - associated, "fit": done - regressed}
+        if view is not None:
+            timings["regress"] = regressed - tracked
         return PipelineResult(bodies=tuple(bodies), groups=len(groups), unassociated=len(association.unassociated),
-                              timings_s={"associate": associated - start, "track": tracked - associated,
-                                         "fit": done - tracked})
+                              timings_s=timings)
 
     def warm_up(self, *, frames: int = 3) -> float:
         """Run the fitter on a synthetic person standing at the world origin, then start afresh.
@@ -146,8 +176,12 @@ class BodyPipeline:
             pixels, depth = project_to_views(joints, self.rig)  # (1, V, 25, 2), (1, V, 25)
         inside = (depth > 0) & (pixels >= 0).all(-1) & (pixels < self.rig.image_size_px[None, :, None]).all(-1)
         keypoints = torch.cat([pixels, inside[..., None].float()], dim=-1) * inside[..., None]
+        cond = None
+        if self.view_regressor is not None:
+            self.view_regressor.warm_up()
+            cond = np.zeros((1, self.rig.num_views, self.view_regressor.cond_dim), np.float32)
         for _ in range(frames):
-            self.fitter.step(track_ids=[0], keypoints_px=keypoints.numpy())
+            self.fitter.step(track_ids=[0], keypoints_px=keypoints.numpy(), cond=cond)
         self.fitter = StreamingFitter(diffusion=self.fitter.diffusion, body=self.keypoint_body, rig=self.rig,
                                       config=self.fitter.config)
         return time.perf_counter() - start
@@ -169,6 +203,25 @@ class BodyPipeline:
         return list(out.vertices_m.numpy().astype(np.float64))
 
     # -- internals ----------------------------------------------------------------------------
+    def _view_estimates(self, observation: MultiViewObservation, tracks: Sequence, groups: Sequence,
+                        images: dict[str, np.ndarray | None] | None) -> ViewEstimates | None:
+        """PARE on every (track, view) box of the set, tracks in the order the fitter gets them (not TERMINATED);
+        None for a keypoint-only prior."""
+        if self.view_regressor is None:
+            return None
+        boxes_of_view = [np.zeros((0, 4), np.float32) for _ in self.cameras]
+        for view in observation.views:
+            boxes_of_view[self.camera_index[view.camera]] = view.boxes_xyxy_px
+        live = [track for track in tracks if track.state != TrackingState.TERMINATED]
+        boxes = np.zeros((len(live), len(self.cameras), 4), np.float32)
+        present = np.zeros((len(live), len(self.cameras)), bool)
+        for row, track in enumerate(live):
+            if track.state == TrackingState.TRACKED and track.group_index >= 0:
+                for view, detection in groups[track.group_index].detections.items():
+                    boxes[row, view], present[row, view] = boxes_of_view[view][detection], True
+        return self.view_regressor(images=[images.get(camera.name) for camera in self.cameras], boxes_xyxy_px=boxes,
+                                   present=present)
+
     def _remember(self, stamp_ns: int, keypoints: dict[int, np.ndarray]) -> None:
         self._frames[self.fitter.frame_index] = (stamp_ns, keypoints)
         for index in [i for i in self._frames if i <= self.fitter.frame_index - self._history]:
@@ -217,34 +270,99 @@ class BodyPipeline:
         return np.where(total > 0, (error * weight).sum(axis=(1, 2)) / np.maximum(total, 1e-12), 0.0)
 
 
+def _view_regressor(pare: PareModel | None, cameras: Sequence[Camera], cond_dim: int):
+    """The per-view PARE regressor an image-conditioned prior needs (None for a keypoint-only prior)."""
+    if cond_dim == 0:
+        return None
+    if pare is None:
+        raise ValueError(f"the prior is image-conditioned (cond dim {cond_dim}): give the PARE model (with its "
+                         "feature statistics) that computes its image features")
+    from scorehmr_ros.core.pare.view_regressor import PareViewRegressor
+
+    regressor = PareViewRegressor(model=pare, cameras=cameras)
+    if regressor.cond_dim != cond_dim:
+        raise ValueError(f"PARE gives {regressor.cond_dim} features per crop, the prior's cond dim is {cond_dim}")
+    return regressor
+
+
 @dataclass(frozen=True)
 class FittingModels:
-    """Everything a pipeline loads from disk, loaded once and shared by the pipelines built from it."""
+    """Everything a pipeline loads from disk, loaded once and shared by the pipelines built from it.
+
+    pare: PARE with feature statistics for an image-conditioned prior, else None.
+    """
 
     diffusion: Diffusion
     body_model: BodyModel
     mesh: DecimatedMesh
     prior_description: str
     body_description: str
+    pare: PareModel | None = None
+
+    @property
+    def image_conditioned(self) -> bool:
+        """Whether the prior takes image features (pipelines then need each set's images)."""
+        return self.diffusion.model.config.cond_dim > 0
 
     def make_pipeline(self, cameras: Sequence[Camera], association: AssociationConfig | None = None,
                       tracker: TrackerConfig | None = None, streaming: StreamingConfig | None = None) -> BodyPipeline:
         return BodyPipeline(cameras=cameras, diffusion=self.diffusion, body_model=self.body_model,
-                            association=association, tracker=tracker, streaming=streaming)
+                            association=association, tracker=tracker, streaming=streaming, pare=self.pare)
+
+    def warm_up(self, *, num_views: int, streaming: StreamingConfig | None = None) -> float:
+        """Pay torch's one-off costs before the rig's calibration is known: warm a throwaway pipeline on a
+        placeholder ring of ``num_views`` cameras (the costs depend on tensor shapes, not on the cameras).
+        Returns the seconds it took."""
+        from scorehmr_ros.sim.rigs import ring_rig
+
+        placeholder = ring_rig(num_cameras=num_views)
+        return self.make_pipeline(placeholder.cameras, streaming=streaming).warm_up()
+
+
+def load_pare(*, cond_dim: int, pare_checkpoint: str = "", pare_feature_stats: str = "",
+              pare_config: PareConfig | None = None) -> tuple[PareModel, str]:
+    """PARE + feature statistics for an image-conditioned prior of ``cond_dim`` features (empty paths: the
+    official files under the data root); returns the model (eval, CPU) and a description.
+
+    Raises:
+        FileNotFoundError: naming the missing file and the parameter that sets it.
+        ValueError: PARE's feature size differs from ``cond_dim``.
+    """
+    from scorehmr_ros.assets.paths import model_file_path
+    from scorehmr_ros.core.pare import PareConfig, PareModel
+
+    checkpoint = Path(pare_checkpoint).expanduser() if pare_checkpoint else model_file_path("pare")
+    stats = Path(pare_feature_stats).expanduser() if pare_feature_stats else model_file_path("pare_feat_stats")
+    for path, parameter in ((checkpoint, "pare_checkpoint"), (stats, "pare_feature_stats")):
+        if not path.is_file():
+            raise FileNotFoundError(f"the prior is image-conditioned (cond dim {cond_dim}) and needs PARE: {path} "
+                                    f"does not exist (set {parameter}, or put the official file there; a "
+                                    "keypoint-only prior needs no PARE)")
+    config = pare_config or PareConfig()
+    features = config.num_deconv_filters * 24
+    if features != cond_dim:
+        raise ValueError(f"PARE ({config}) gives {features} features per crop; the prior's cond dim is {cond_dim}")
+    pare, report = PareModel.from_checkpoint(checkpoint, feature_stats_path=stats, config=config)
+    return pare, f"PARE {checkpoint.name} ({report.num_loaded} tensors) + {stats.name}"
 
 
 def load_fitting_models(*, prior_path: str = "", body_model_path: str = "", mesh_decimation_m: float = 0.03,
+                        pare_checkpoint: str = "", pare_feature_stats: str = "", pare_config: PareConfig | None = None,
                         logger=None) -> FittingModels:
-    """Load the prior (default: the bundled keypoint-only prior) and the body model (default: imported SMPL,
+    """Load the prior (default: the bundled keypoint-only prior), PARE for an image-conditioned prior (see
+    :func:`load_pare`; ``pare_config`` only for small test networks), and the body model (default: imported SMPL,
     else the generated stand-in, announced loudly), and decimate the mesh topology for visualisation."""
     from scorehmr_ros.assets.paths import bundled_prior_path, resolve_body_model
     from scorehmr_ros.core.checkpoint import load_diffusion_checkpoint
 
     prior = Path(prior_path) if prior_path else bundled_prior_path()
     diffusion = load_diffusion_checkpoint(prior)
-    if diffusion.model.config.cond_dim != 0:
-        raise ValueError(f"prior {prior} is image-conditioned (cond dim {diffusion.model.config.cond_dim}); the "
-                         "multi-view node runs keypoint-only priors (cond dim 0), e.g. the bundled one")
+    cond_dim = diffusion.model.config.cond_dim
+    pare, kind = None, "keypoint-only"
+    if cond_dim > 0:
+        pare, pare_description = load_pare(cond_dim=cond_dim, pare_checkpoint=pare_checkpoint,
+                                           pare_feature_stats=pare_feature_stats, pare_config=pare_config)
+        kind = f"image-conditioned, {pare_description}"
     body_model = BodyModel.from_file(resolve_body_model(body_model_path))
     if body_model.is_standin and logger is not None:
         logger.warning("using the STAND-IN body model (not SMPL): shapes and joints are approximate; import "
@@ -252,9 +370,9 @@ def load_fitting_models(*, prior_path: str = "", body_model_path: str = "", mesh
     template = body_model.v_template.numpy().astype(np.float64)
     mesh = decimate(template, body_model.faces.numpy(), cell_m=mesh_decimation_m)
     return FittingModels(diffusion=diffusion, body_model=body_model, mesh=mesh,
-                         prior_description=f"{prior.name} (hidden {diffusion.model.config.hidden_dim}, "
-                                           f"cond {diffusion.model.config.cond_dim})",
-                         body_description=body_model.description)
+                         prior_description=f"{prior.name} ({kind}; hidden {diffusion.model.config.hidden_dim}, "
+                                           f"cond {cond_dim})",
+                         body_description=body_model.description, pare=pare)
 
 
 def rig_cameras(rig_file: str | Path, names: Sequence[str] = ()) -> tuple[Camera, ...]:

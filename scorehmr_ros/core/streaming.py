@@ -10,7 +10,8 @@ Each :meth:`StreamingFitter.step` (one synchronised set of views):
    this set's triangulated joints (+ ``update_ik`` steps);
 2. per-frame fit: only the newest frames, of all tracks seen in this set, in one batch, by
    :func:`calibrated_guided_fit` with the data term (and its polish) — each frame fitted to its own keypoints
-   once; a track's betas are the mean of its first ``betas_frames`` per-frame fits, then held fixed;
+   once (an image-conditioned prior gets this set's per-view features, views without them at weight 0);
+   a track's betas are the mean of its first ``betas_frames`` per-frame fits, then held fixed;
    a known track seen by no camera gets the extrapolated frame as a prediction (flagged ``observed=False``);
 3. smoothing: per track, the closed-form fixed-lag smoother of :mod:`~scorehmr_ros.core.fixed_lag` over the
    window (per-frame fits as anchors, acceleration penalty on rotation matrices and translation; frames
@@ -64,7 +65,8 @@ class StreamingConfig:
     max_missing_frames: int = setting(15, "sets without any view before a track ends", unit="frames", minimum=0,
                                       maximum=10000)
     min_start_points: int = setting(6, "triangulated joints needed to start a track", minimum=1, maximum=25)
-    smoothness: float = setting(1.0, "λ of the fixed-lag smoother (per-frame second differences; tuned at 30 fps)",
+    smoothness: float = setting(1.0, "λ of the fixed-lag smoother (accelerations in 30 fps frame units; with set "
+                                "stamps the same λ holds at any rate)",
                                 minimum=0.0, maximum=1e6)
     prediction_weight: float = setting(1e-3, "anchor weight of a frame no camera saw (its extrapolation)",
                                        minimum=0.0, maximum=1.0)
@@ -119,6 +121,7 @@ class _Frame:
     rotations: torch.Tensor | None = None  # (24, 3, 3) smoothed
     transl_m: torch.Tensor | None = None  # (3,) smoothed
     emitted: bool = False
+    time_s: float | None = None  # the set's stamp, seconds (None: not given)
 
     def __post_init__(self) -> None:
         if self.rotations is None:
@@ -134,14 +137,32 @@ class _Track:
     betas_count: int = 0
 
 
-def extrapolate(previous: _Frame, last: _Frame, *,
-                rotation_velocity: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-    """Constant velocity on the smoothed frames: translation 2 τ_last - τ_prev; rotations (24, 3, 3)
-    R_last (R_prevᵀ R_last) when ``rotation_velocity``, else R_last (measured: extrapolating noisy joint
-    rotations amplifies their noise)."""
+def extrapolate(previous: _Frame, last: _Frame, *, rotation_velocity: bool = False,
+                time_s: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Constant velocity on the smoothed frames: translation τ_last + (τ_last - τ_prev) r with r the ratio of the
+    time steps (new - last) / (last - prev) when the three times are known and increasing, else 1; rotations
+    (24, 3, 3) R_last (R_prevᵀ R_last) when ``rotation_velocity``, else R_last (measured: extrapolating noisy
+    joint rotations amplifies their noise)."""
     rotations = last.rotations @ (previous.rotations.transpose(-1, -2) @ last.rotations) if rotation_velocity \
         else last.rotations
-    return rotations, 2 * last.transl_m - previous.transl_m
+    ratio = 1.0
+    if time_s is not None and previous.time_s is not None and last.time_s is not None \
+            and previous.time_s < last.time_s < time_s:
+        ratio = (time_s - last.time_s) / (last.time_s - previous.time_s)
+    return rotations, last.transl_m + ratio * (last.transl_m - previous.transl_m)
+
+
+def frame_times_s(times: list[float | None]) -> torch.Tensor | None:
+    """(n,) strictly increasing times for the smoother from the frames' stamps: a missing or non-increasing
+    step takes the median of the good steps; None when no step is good (the smoother then assumes 30 fps)."""
+    steps = [b - a for a, b in zip(times[:-1], times[1:], strict=True) if a is not None and b is not None and b > a]
+    if not steps:
+        return None
+    typical = float(np.median(steps))
+    out = [0.0]
+    for a, b in zip(times[:-1], times[1:], strict=True):
+        out.append(out[-1] + (b - a if a is not None and b is not None and b > a else typical))
+    return torch.tensor(out, dtype=torch.float64)
 
 
 class StreamingFitter:
@@ -155,6 +176,7 @@ class StreamingFitter:
         self.rig = rig
         self.tracks: dict[int, _Track] = {}
         self.frame_index = -1
+        self.stamp_s: float | None = None  # the current set's stamp, seconds
         self.stage_times = StageTimes()
 
     @property
@@ -162,7 +184,8 @@ class StreamingFitter:
         return tuple(self.tracks)
 
     def step(self, *, track_ids: list[int], keypoints_px: np.ndarray, init_pose: np.ndarray | None = None,
-             init_betas: np.ndarray | None = None) -> list[StreamOutput]:
+             init_betas: np.ndarray | None = None, cond: np.ndarray | None = None,
+             view_valid: np.ndarray | None = None, stamp_s: float | None = None) -> list[StreamOutput]:
         """Add one synchronised set and return the frames it makes due.
 
         Args:
@@ -171,6 +194,11 @@ class StreamingFitter:
             init_pose: (P, V, 24, 3, 3) per-view estimates (camera-relative global orientation), optional; they
                 start new tracks (and every frame with ``init_from="view_estimates"``).
             init_betas: (P, V, 10), with init_pose.
+            cond: (P, V, C) per-view image features, C the denoiser's cond_dim: required by an image-conditioned
+                prior, refused by a keypoint-only one (cond_dim 0).
+            view_valid: (P, V) bool, the views whose ``cond`` / estimates exist (others get weight 0); None: all.
+            stamp_s: the set's stamp, seconds: the smoother and the extrapolation then use the real time steps
+                (``smoothness`` is in 30 fps units); None: sets 1/30 s apart.
         """
         keypoints = torch.as_tensor(np.asarray(keypoints_px), dtype=torch.float32)
         num = len(track_ids)
@@ -183,12 +211,19 @@ class StreamingFitter:
             raise StreamingError("init_pose and init_betas: give both or neither")
         pose = None if init_pose is None else torch.as_tensor(np.asarray(init_pose), dtype=torch.float32)
         betas = None if init_betas is None else torch.as_tensor(np.asarray(init_betas), dtype=torch.float32)
+        features, valid = self._checked_cond(num, cond, view_valid)
         for name, tensor, tail in (("init_pose", pose, (24, 3, 3)), ("init_betas", betas, (10,))):
             if tensor is not None and tuple(tensor.shape) != (num, self.rig.num_views, *tail):
                 raise StreamingError(f"{name}: expected shape ({num}, {self.rig.num_views}, "
                                      f"{', '.join(map(str, tail))}), got {tuple(tensor.shape)}")
+        if stamp_s is not None and not np.isfinite(stamp_s):
+            raise StreamingError(f"stamp_s: must be finite seconds, got {stamp_s}")
         self.frame_index += 1
+        self.stamp_s = stamp_s
         seen = (keypoints[..., 2] > 0).flatten(1).any(dim=1)
+        # per-view estimates count only where valid; a person with none falls back to keypoints alone
+        estimate_weight = view_weights(keypoints) * valid
+        has_estimates = estimate_weight.sum(dim=1) > 0 if pose is not None else torch.zeros(num, dtype=torch.bool)
         row_of = {tid: i for i, tid in enumerate(track_ids)}
         outputs: list[StreamOutput] = []
         fit_ids: list[int] = []
@@ -205,18 +240,24 @@ class StreamingFitter:
                 outputs.append(self._emit(track_id, track, track.frames[0]))
             last = track.frames[-1]
             previous = track.frames[-2] if len(track.frames) > 1 else last
-            rotations, transl = extrapolate(previous, last, rotation_velocity=self.config.rotation_velocity)
-            track.frames.append(_Frame(self.frame_index, rotations, transl, observed))
+            rotations, transl = extrapolate(previous, last, rotation_velocity=self.config.rotation_velocity,
+                                            time_s=stamp_s)
+            track.frames.append(_Frame(self.frame_index, rotations, transl, observed, time_s=stamp_s))
             if observed:
                 fit_ids.append(track_id)
                 fit_rows.append(row)
         new_ids = [tid for i, tid in enumerate(track_ids) if tid not in self.tracks and bool(seen[i])]
-        if new_ids:
-            fit_ids += self._start_tracks(new_ids, [row_of[t] for t in new_ids], keypoints, pose, betas)
-            fit_rows = [row_of[t] for t in fit_ids]
+        for with_estimates in (True, False):
+            starting = [t for t in new_ids if bool(has_estimates[row_of[t]]) == with_estimates]
+            if starting:
+                rows = [row_of[t] for t in starting]
+                fit_ids += self._start_tracks(starting, rows, keypoints, pose if with_estimates else None, betas,
+                                              estimate_weight)
+        fit_rows = [row_of[t] for t in fit_ids]
         if fit_ids:
             self._fit_newest(fit_ids, keypoints[fit_rows], None if pose is None else pose[fit_rows],
-                             None if betas is None else betas[fit_rows])
+                             None if betas is None else betas[fit_rows], valid[fit_rows],
+                             None if features is None else features[fit_rows])
         for track_id, track in self.tracks.items():  # steps 3 and 4
             self._smooth(track)
             position = len(track.frames) - 1 - self.config.lag
@@ -224,13 +265,34 @@ class StreamingFitter:
                 outputs.append(self._emit(track_id, track, track.frames[position]))
         return outputs
 
+    def _checked_cond(self, num: int, cond: np.ndarray | None,
+                      view_valid: np.ndarray | None) -> tuple[torch.Tensor | None, torch.Tensor]:
+        """cond (P, V, C) as a tensor (None for a keypoint-only prior) and the (P, V) float view mask."""
+        cond_dim, views = self.diffusion.model.config.cond_dim, self.rig.num_views
+        if cond is None and cond_dim > 0:
+            raise StreamingError(f"cond: the prior is image-conditioned (cond_dim {cond_dim}); give per-view "
+                                 f"features ({num}, {views}, {cond_dim})")
+        if cond is not None and cond_dim == 0:
+            raise StreamingError("cond: the prior is keypoint-only (cond_dim 0) and takes no image features")
+        features = None if cond is None else torch.as_tensor(np.asarray(cond), dtype=torch.float32)
+        if features is not None and tuple(features.shape) != (num, views, cond_dim):
+            raise StreamingError(f"cond: expected shape ({num}, {views}, {cond_dim}), got {tuple(features.shape)}")
+        if view_valid is None:
+            return features, torch.ones(num, views)
+        valid = np.asarray(view_valid)
+        if valid.shape != (num, views) or valid.dtype != bool:
+            raise StreamingError(f"view_valid: expected a bool array ({num}, {views}), got {valid.shape} "
+                                 f"{valid.dtype}")
+        return features, torch.as_tensor(valid, dtype=torch.float32)
+
     def _start_tracks(self, ids: list[int], rows: list[int], keypoints: torch.Tensor, pose: torch.Tensor | None,
-                      betas: torch.Tensor | None) -> list[int]:
-        """Step 1, new tracks: triangulation + IK; returns the ids that started."""
+                      betas: torch.Tensor | None, estimate_weight: torch.Tensor) -> list[int]:
+        """Step 1, new tracks: triangulation + IK (from the combined valid per-view estimates when ``pose`` is
+        given); returns the ids that started."""
         triangulated = triangulate_bodies(keypoints[rows].numpy(), self.rig)
         rotations = start_betas = None
         if pose is not None:
-            rotations, start_betas = combine_view_estimates(pose[rows], betas[rows], view_weights(keypoints[rows]),
+            rotations, start_betas = combine_view_estimates(pose[rows], betas[rows], estimate_weight[rows],
                                                             self.rig.R_cam_world)
         solved = initial_bodies(self.body, triangulated=triangulated, rotations=rotations, betas=start_betas,
                                 config=self.config.ik if pose is None else self.config.estimates_ik)
@@ -238,15 +300,22 @@ class StreamingFitter:
         started = []
         for number, track_id in enumerate(ids):
             if enough[number]:
-                frame = _Frame(self.frame_index, solved.rotations[number], solved.transl_m[number], True)
+                frame = _Frame(self.frame_index, solved.rotations[number], solved.transl_m[number], True,
+                               time_s=self.stamp_s)
                 self.tracks[track_id] = _Track(betas=solved.betas[number],
                                                frames=deque([frame], maxlen=self.config.window))
                 started.append(track_id)
         return started
 
     def _fit_newest(self, ids: list[int], keypoints: torch.Tensor, pose: torch.Tensor | None,
-                    betas: torch.Tensor | None) -> None:
-        """Steps 1 (warm start of known tracks) and 2: one batched per-frame fit of the tracks' newest frames."""
+                    betas: torch.Tensor | None, valid: torch.Tensor, cond: torch.Tensor | None) -> None:
+        """Steps 1 (warm start of known tracks) and 2: one batched per-frame fit of the tracks' newest frames.
+
+        valid (B, V): 1 where the view's estimates / features exist. cond (B, V, C) for an image-conditioned
+        prior: its views weighted by their summed keypoint confidence x valid.
+        """
+        estimate_weight = view_weights(keypoints) * valid
+        has_estimates = estimate_weight.sum(dim=1) > 0
         tracks = [self.tracks[t] for t in ids]
         frames = [track.frames[-1] for track in tracks]
         track_betas = torch.stack([track.betas for track in tracks])
@@ -255,9 +324,10 @@ class StreamingFitter:
         start_rotations = torch.stack([f.fit_rotations for f in frames])
         start_transl = torch.stack([f.fit_transl_m for f in frames])
         rotations = start_rotations  # extrapolated
-        estimates = self.config.init_from == "view_estimates" and pose is not None
+        estimates = self.config.init_from == "view_estimates" and pose is not None and bool(has_estimates.any())
         if estimates:
-            rotations, _ = combine_view_estimates(pose, betas, view_weights(keypoints), self.rig.R_cam_world)
+            combined, _ = combine_view_estimates(pose, betas, estimate_weight, self.rig.R_cam_world)
+            rotations = torch.where(has_estimates[:, None, None, None], combined, start_rotations)
         if self.config.update_triangulation or not estimates:
             triangulated = triangulate_bodies(keypoints.numpy(), self.rig)
             solved = initial_bodies(self.body, triangulated=triangulated, rotations=rotations, betas=track_betas,
@@ -270,7 +340,8 @@ class StreamingFitter:
         warm = (known & usable)[:, None]
         init = BodyParams(rotations=torch.where(warm[..., None, None], rotations, start_rotations),
                           betas=track_betas, transl_m=torch.where(warm, transl, start_transl))
-        observations = CalibratedObservations(keypoints_px=keypoints, rig=self.rig)
+        view_weight = None if cond is None else keypoints[..., 2].sum(dim=-1) * valid
+        observations = CalibratedObservations(keypoints_px=keypoints, rig=self.rig, cond=cond, view_weight=view_weight)
         fitted = calibrated_guided_fit(diffusion=self.diffusion, body=self.body, observations=observations,
                                        init=init, config=self.config.fit, fixed_betas=fixed,
                                        stage_times=self.stage_times)
@@ -291,7 +362,8 @@ class StreamingFitter:
         anchor = torch.tensor([1.0 if f.observed else self.config.prediction_weight for f in frames])
         values = torch.stack([torch.cat([(f.rotations if f.emitted else f.fit_rotations).reshape(-1),
                                          f.transl_m if f.emitted else f.fit_transl_m]) for f in frames])
-        smoothed = fixed_lag_smooth(values, anchor_weight=anchor, fixed=fixed, smoothness=self.config.smoothness)
+        smoothed = fixed_lag_smooth(values, anchor_weight=anchor, fixed=fixed, smoothness=self.config.smoothness,
+                                    times_s=frame_times_s([f.time_s for f in frames]))
         rotations = project_to_so3(smoothed[:, :-3].reshape(-1, 24, 3, 3))
         for number, frame in enumerate(frames):
             if not frame.emitted:

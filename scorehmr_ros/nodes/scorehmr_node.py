@@ -6,6 +6,9 @@ optical frame, from /tf_static and /tf). Publishes ``bodies`` (SMPLBodyArray), `
 (MarkerArray, decimated TRIANGLE_LIST per track, rate-limited), optional ``skeletons``, REP-155
 TF on /tf and /diagnostics with end-to-end latency (camera stamp -> publish).
 Fitting runs on a worker thread with a bounded drop-oldest queue, so intake never blocks.
+An image-conditioned prior (the official ScoreHMR one) also subscribes to every camera's images
+(``image_topic``), keeps the last ``image_buffer_size`` per camera, and hands the fitter the images whose
+stamps match each view's ``image_stamp_ns`` (PARE features); a view without its image gets weight 0.
 """
 
 from __future__ import annotations
@@ -17,17 +20,18 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import CameraInfo
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from tf2_msgs.msg import TFMessage
 from visualization_msgs.msg import MarkerArray
 
 from scorehmr_ros.core.body_state import TrackingState
 from scorehmr_ros.core.config_fields import check_settings, setting
 from scorehmr_ros.core.frame_tree import FrameLookupError, FrameTree
+from scorehmr_ros.core.pare.view_regressor import ViewRegressorError
 from scorehmr_ros.core.streaming import StreamingConfig
 from scorehmr_ros.msg import MultiViewKeypoints2D, SMPLBodyArray
 from scorehmr_ros.nodes.body_outputs import body_transforms, mesh_markers, skeleton_markers
-from scorehmr_ros.nodes.common import ThrottledWarnings, declare_camera_list, main_for, output_qos
+from scorehmr_ros.nodes.common import ThrottledWarnings, declare_camera_list, image_qos, main_for, output_qos
 from scorehmr_ros.nodes.diagnostics import percentile_ms, stage_status
 from scorehmr_ros.nodes.geometry_conversions import (
     MessageConversionError,
@@ -37,6 +41,8 @@ from scorehmr_ros.nodes.geometry_conversions import (
     stamp_to_ns,
     transform_to_matrix,
 )
+from scorehmr_ros.nodes.image_buffer import StampedBuffer
+from scorehmr_ros.nodes.image_conversions import ImageConversionError, message_to_bgr
 from scorehmr_ros.nodes.keypoint_conversions import msg_to_observation
 from scorehmr_ros.nodes.parameters import ParameterGroup, declare_groups
 from scorehmr_ros.nodes.set_worker import DropOldestWorker
@@ -56,6 +62,18 @@ class ScoreHMRNodeConfig:
     rig_file: str = setting("", "rig YAML with intrinsics and extrinsics; empty: CameraInfo topics + TF")
     prior_path: str = setting("", "diffusion prior checkpoint; empty: the bundled keypoint-only DeepMimic prior")
     body_model_path: str = setting("", "body model .npz; empty: the imported SMPL, else the generated STAND-IN")
+    pare_checkpoint: str = setting("", "PARE checkpoint for an image-conditioned prior; empty: "
+                                   "<data root>/data/model_weights/pare/pare_checkpoint.ckpt")
+    pare_feature_stats: str = setting("", "PARE feature statistics for an image-conditioned prior; empty: "
+                                      "<data root>/data/stats/pare_feat_stats.npz")
+    image_topic: str = setting("{camera}/image_raw", "each camera's images, image-conditioned prior only ({camera} "
+                               "= camera name; a name ending in /compressed: CompressedImage)")
+    image_reliability: str = setting("best_effort", "QoS reliability of the image subscriptions",
+                                     choices=("best_effort", "reliable"))
+    image_buffer_size: int = setting(30, "images kept per camera to find each keypoint set's images by stamp",
+                                     minimum=1, maximum=1000)
+    image_stamp_tolerance_s: float = setting(0.001, "largest difference between a view's image stamp and the "
+                                             "image used", unit="s", minimum=0.0, maximum=1.0)
     processing_queue: int = setting(2, "keypoint sets waiting for the fitter; older ones are dropped", minimum=1,
                                     maximum=100)
     publish_meshes: bool = setting(True, "publish meshes (MarkerArray TRIANGLE_LIST per person)")
@@ -73,6 +91,8 @@ class ScoreHMRNodeConfig:
         check_settings(self)
         if not self.world_frame:
             raise ValueError("world_frame: must not be empty")
+        if "{camera}" not in self.image_topic:
+            raise ValueError(f"image_topic={self.image_topic!r}: must contain {{camera}}")
         return self
 
 
@@ -107,7 +127,8 @@ class ScoreHMRNode(Node):
 
         self.models = load_fitting_models(
             prior_path=self.config.prior_path, body_model_path=self.config.body_model_path,
-            mesh_decimation_m=self.config.mesh_decimation_m, logger=self.get_logger())
+            mesh_decimation_m=self.config.mesh_decimation_m, pare_checkpoint=self.config.pare_checkpoint,
+            pare_feature_stats=self.config.pare_feature_stats, logger=self.get_logger())
         self.pipeline = None
         self.frame_tree = FrameTree()
         self.camera_infos: dict[str, CameraInfo] = {}
@@ -117,6 +138,9 @@ class ScoreHMRNode(Node):
             self.pipeline = self.models.make_pipeline(cameras, self.association_config, self.tracker_config,
                                                       self.streaming_config)
             self.get_logger().info(f"fitter warmed up in {self.pipeline.warm_up():.1f} s")
+        else:  # warm up now: calibrating later must not stall the intake
+            warm_s = self.models.warm_up(num_views=len(self.camera_names), streaming=self.streaming_config)
+            self.get_logger().info(f"fitter warmed up in {warm_s:.1f} s (placeholder rig until CameraInfo + TF)")
         self.bodies_publisher = self.create_publisher(SMPLBodyArray, "bodies", output_qos())
         self.mesh_publisher = self.create_publisher(MarkerArray, "meshes", output_qos(depth=2))
         self.skeleton_publisher = self.create_publisher(MarkerArray, "skeletons", output_qos(depth=2))
@@ -132,6 +156,16 @@ class ScoreHMRNode(Node):
         group = MutuallyExclusiveCallbackGroup()
         self.create_subscription(MultiViewKeypoints2D, "keypoints2d", self._on_keypoints, output_qos(),
                                  callback_group=group)
+        self.image_buffer: StampedBuffer | None = None  # image-conditioned prior: camera -> recent image messages
+        if self.models.image_conditioned:
+            self.image_buffer = StampedBuffer(self.camera_names, capacity=self.config.image_buffer_size)
+            compressed = self.config.image_topic.endswith("/compressed")
+            qos = image_qos(reliability=self.config.image_reliability, depth=2)
+            topics = [self.config.image_topic.format(camera=camera) for camera in self.camera_names]
+            for camera, topic in zip(self.camera_names, topics, strict=True):
+                self.create_subscription(CompressedImage if compressed else Image, topic,
+                                         lambda msg, c=camera: self._on_image(c, msg), qos, callback_group=group)
+            self.get_logger().info(f"image-conditioned prior: PARE features from {topics}")
         if self.pipeline is None:
             static = QoSProfile(depth=100, durability=DurabilityPolicy.TRANSIENT_LOCAL,
                                 reliability=ReliabilityPolicy.RELIABLE)
@@ -180,11 +214,12 @@ class ScoreHMRNode(Node):
             return None
         pipeline = self.models.make_pipeline(cameras, self.association_config, self.tracker_config,
                                              self.streaming_config)
-        warm_s = pipeline.warm_up()
         self.pipeline = pipeline
-        self.get_logger().info(f"rig calibrated from CameraInfo + TF: {[c.name for c in cameras]}; fitter warmed "
-                               f"up in {warm_s:.1f} s")
+        self.get_logger().info(f"rig calibrated from CameraInfo + TF: {[c.name for c in cameras]}")
         return self.pipeline
+
+    def _on_image(self, camera: str, msg: Image | CompressedImage) -> None:
+        self.image_buffer.add(camera, stamp_to_ns(msg.header.stamp), msg)  # decoded on the worker, when used
 
     def _on_keypoints(self, msg: MultiViewKeypoints2D) -> None:
         try:
@@ -196,10 +231,39 @@ class ScoreHMRNode(Node):
             self.worker.submit(observation)
 
     # -- processing (worker thread) --------------------------------------------------------------
+    def _set_images(self, observation: MultiViewObservation) -> dict | None:
+        """camera -> BGR image of each view of the set, found by its image stamp (image-conditioned prior; else
+        None). A view whose image is not buffered (or cannot be decoded) is left out: weight 0, throttled warning."""
+        if self.image_buffer is None:
+            return None
+        tolerance_ns = round(self.config.image_stamp_tolerance_s * 1e9)
+        match = self.image_buffer.match([(v.camera, v.image_stamp_ns) for v in observation.views if v.num_people],
+                                        tolerance_ns=tolerance_ns)
+        for camera, stamp_ns, newest_ns in match.missing:
+            newest = "none yet" if newest_ns is None else f"newest {(newest_ns - stamp_ns) * 1e-9:+.3f} s from it"
+            self.warnings.warn(f"image:{camera}", f"no {camera} image at the keypoints' stamp {stamp_ns} ({newest}); "
+                                                  "that view has no image features (weight 0)")
+        images = {}
+        for camera, msg in match.found.items():
+            try:
+                image = message_to_bgr(msg)
+            except ImageConversionError as error:
+                self.warnings.warn(f"image:{camera}", f"{camera} image unusable: {error}; that view has no image "
+                                                      "features (weight 0)")
+                continue
+            calibrated = self.pipeline.cameras[self.pipeline.camera_index[camera]]
+            if image.shape[:2] != (calibrated.height_px, calibrated.width_px):
+                self.warnings.warn(f"image:{camera}", f"{camera} image is {image.shape[1]}x{image.shape[0]}, "
+                                                      f"calibration {calibrated.width_px}x{calibrated.height_px}; "
+                                                      "that view has no image features (weight 0)")
+                continue
+            images[camera] = image
+        return images
+
     def _process(self, observation: MultiViewObservation) -> None:
         try:
-            result = self.pipeline.process(observation)
-        except PipelineInputError as error:
+            result = self.pipeline.process(observation, self._set_images(observation))
+        except (PipelineInputError, ViewRegressorError) as error:
             self.warnings.warn("set", f"{error}; set dropped")
             return
         self.fit_times_s = (self.fit_times_s + [sum(result.timings_s.values())])[-100:]
