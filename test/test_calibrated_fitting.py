@@ -250,3 +250,42 @@ def test_accuracy_bounds_with_the_committed_prior():
     assert mpjpe["d"] < mpjpe["a"] and mpjpe["d"] < mpjpe["b"], mpjpe
     assert reports["e"].accel.mean <= 0.5 * reports["d"].accel.mean, (reports["e"].accel, reports["d"].accel)
     assert mpjpe["e"] <= mpjpe["d"], mpjpe
+
+
+def test_smoother_rows_are_accelerations_in_30_fps_units_at_any_frame_times():
+    from scorehmr_ros.core.fixed_lag import fixed_lag_smooth, second_difference_matrix
+
+    at_30 = torch.arange(5, dtype=torch.float64) / 30
+    assert torch.allclose(second_difference_matrix(5, times_s=at_30), second_difference_matrix(5))
+    # a parabola x = t² has acceleration 2 everywhere: every row gives 2 Δ² (Δ = 1/30 s), at any spacing
+    irregular = torch.tensor([0.0, 0.2, 0.3, 0.7, 0.75, 1.4], dtype=torch.float64)
+    rows = second_difference_matrix(6, times_s=irregular) @ irregular**2
+    assert torch.allclose(rows, torch.full((4,), 2.0 / 30**2, dtype=torch.float64))
+    # a line at irregular times stays a line; at 5 Hz the same λ smooths the same motion as at 30 Hz would in
+    # seconds: noise is reduced, but a steadily accelerating track is not flattened toward a line
+    assert torch.allclose(second_difference_matrix(6, times_s=irregular) @ (3 * irregular - 1), torch.zeros(4,
+                          dtype=torch.float64), atol=1e-12)
+    times = torch.arange(8, dtype=torch.float64) / 5
+    fall = (-4.9 * times**2)[:, None]  # free fall, metres
+    fixed, ones = torch.zeros(8, dtype=torch.bool), torch.ones(8)
+    timed = fixed_lag_smooth(fall, anchor_weight=ones, fixed=fixed, smoothness=1.0, times_s=times)
+    untimed = fixed_lag_smooth(fall, anchor_weight=ones, fixed=fixed, smoothness=1.0)
+    assert (timed - fall).abs().max() < 0.01 < (untimed - fall).abs().max()
+    with pytest.raises(ValueError, match="strictly increasing"):
+        second_difference_matrix(3, times_s=torch.tensor([0.0, 0.1, 0.1]))
+
+
+def test_frame_times_fill_bad_steps_and_extrapolation_follows_the_time_steps():
+    from scorehmr_ros.core.streaming import _Frame, extrapolate, frame_times_s
+
+    times = frame_times_s([10.0, 10.2, None, 10.6, 10.6, 11.0])  # a missing stamp and a repeated one
+    # the good steps are 0.2 and 0.4 s: each bad one takes their median, 0.3 s
+    assert torch.allclose(times, torch.tensor([0.0, 0.2, 0.5, 0.8, 1.1, 1.5], dtype=torch.float64))
+    assert frame_times_s([None, None, 3.0]) is None
+    eye = torch.eye(3).repeat(24, 1, 1)
+    previous = _Frame(0, eye, torch.tensor([0.0, 0.0, 1.0]), True, time_s=1.0)
+    last = _Frame(1, eye, torch.tensor([0.1, 0.0, 1.0]), True, time_s=1.1)
+    _, after_double_gap = extrapolate(previous, last, time_s=1.3)
+    assert torch.allclose(after_double_gap, torch.tensor([0.3, 0.0, 1.0]))
+    _, untimed = extrapolate(previous, last)
+    assert torch.allclose(untimed, torch.tensor([0.2, 0.0, 1.0]))

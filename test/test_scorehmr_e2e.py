@@ -27,7 +27,7 @@ pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
 NODE = "scorehmr_ros.nodes.scorehmr_node"
 #: Allowed MPJPE above the offline bound: the node fits live, so it may drop a set its queue cannot hold
-#: (the window then bridges a gap) and it starts from a different warm-up. Offline here: about 47 mm.
+#: (the window then bridges a gap) and it starts from a different warm-up. Offline here: about 30 mm.
 MPJPE_MARGIN_M = 0.020
 MESH_RATE_HZ = 1.0
 

@@ -6,8 +6,12 @@ already emitted held at their emitted values (fixed, so the emitted sequence sta
     (1) min_X  Σ_{t free} a_t ‖X_t - y_t‖² + λ Σ_{i=0}^{n-3} ‖X_i - 2 X_{i+1} + X_{i+2}‖² + ε Σ_{t free} ‖X_t - y_t‖²
     (2) normal equations on the free rows f, fixed rows x:
         (diag(a_f + ε) + λ (DᵀD)_ff) X_f = (a_f + ε) y_f - λ (DᵀD)_fx X_x
-with D the (n-2, n) second-difference operator. λ is in per-frame units (second differences of consecutive
-frames, not m/s²): at another frame rate the same smoothing in seconds needs λ · (fps / 30)⁴.
+with D the (n-2, n) second-difference operator. λ is in units of 30 fps frames: with frame times t_i the row
+of frame i is the finite-difference acceleration at t_i times Δ² (Δ = 1/30 s),
+    (3) D_i = 2Δ² / (h₋ + h₊) · [1/h₋, -(1/h₋ + 1/h₊), 1/h₊],   h₋ = t_i - t_{i-1}, h₊ = t_{i+1} - t_i,
+which is [1, -2, 1] at 30 fps, so one λ smooths the same in seconds at any rate and across irregular gaps
+(a 5 Hz stream with the 30 fps rows would be smoothed (30/5)⁴ ≈ 1300 times too hard). Without times the
+frames are taken 1/30 s apart.
 Rotation matrices are smoothed as 9-vectors and brought back to SO(3) by :func:`project_to_so3`.
 """
 
@@ -20,24 +24,41 @@ class SmoothingInputError(ValueError):
     """Window arrays of mismatched shapes."""
 
 
-def second_difference_matrix(num_frames: int, *, dtype: torch.dtype = torch.float64) -> torch.Tensor:
-    """D of equation (1): (max(n - 2, 0), n) rows [1, -2, 1]."""
+#: Frame interval the smoothness λ is expressed in (30 fps), seconds.
+REFERENCE_INTERVAL_S = 1.0 / 30.0
+
+
+def second_difference_matrix(num_frames: int, *, times_s: torch.Tensor | None = None,
+                             dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """D of equation (1): (max(n - 2, 0), n); rows [1, -2, 1], or equation (3) for (n,) increasing ``times_s``."""
     rows = max(num_frames - 2, 0)
     D = torch.zeros(rows, num_frames, dtype=dtype)
+    if times_s is None:
+        for i in range(rows):
+            D[i, i], D[i, i + 1], D[i, i + 2] = 1.0, -2.0, 1.0
+        return D
+    times = torch.as_tensor(times_s, dtype=torch.float64)
+    steps = times.diff()
+    if tuple(times.shape) != (num_frames,) or not bool((steps > 0).all()):
+        raise SmoothingInputError(f"times_s: expected ({num_frames},) strictly increasing seconds, got "
+                                  f"{times.tolist()}")
     for i in range(rows):
-        D[i, i], D[i, i + 1], D[i, i + 2] = 1.0, -2.0, 1.0
+        before, after = float(steps[i]), float(steps[i + 1])
+        scale = 2.0 * REFERENCE_INTERVAL_S**2 / (before + after)
+        D[i, i], D[i, i + 1], D[i, i + 2] = scale / before, -scale * (1 / before + 1 / after), scale / after
     return D
 
 
 def fixed_lag_smooth(values: torch.Tensor, *, anchor_weight: torch.Tensor, fixed: torch.Tensor,
-                     smoothness: float, ridge: float = 1e-6) -> torch.Tensor:
+                     smoothness: float, times_s: torch.Tensor | None = None, ridge: float = 1e-6) -> torch.Tensor:
     """Equation (2): (n, D) window values (fixed rows hold their fixed values) -> (n, D) smoothed values.
 
     Args:
         values: (n, D) per-frame values y_t; for fixed rows, the value to hold.
         anchor_weight: (n,) a_t >= 0.
         fixed: (n,) bool, True for rows held (already emitted).
-        smoothness: λ >= 0, per-frame units.
+        smoothness: λ >= 0, in units of 30 fps frames.
+        times_s: (n,) strictly increasing frame times, seconds; None: frames 1/30 s apart.
         ridge: ε > 0, keeps the system solvable when no free frame has an anchor.
     """
     num = values.shape[0]
@@ -48,7 +69,7 @@ def fixed_lag_smooth(values: torch.Tensor, *, anchor_weight: torch.Tensor, fixed
     if num < 3 or smoothness <= 0 or not bool(free.any()):
         return values.clone()
     y = values.double()
-    D = second_difference_matrix(num)
+    D = second_difference_matrix(num, times_s=times_s)
     gram = smoothness * D.T @ D
     weight = anchor_weight.double()[free] + ridge
     system = torch.diag(weight) + gram[free][:, free]
