@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
+import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,11 +74,10 @@ def run_demo(config: DemoConfig) -> dict:
     from rclpy.executors import MultiThreadedExecutor
     from rclpy.parameter import Parameter
 
-    from scorehmr_ros.demo_report import Collector, write_report
+    from scorehmr_ros.demo_report import FITTER_RIG_STATUS, Collector, FitterReport, write_report
     from scorehmr_ros.nodes.bag_recorder_node import BagRecorderNode
     from scorehmr_ros.nodes.keypoint_estimator_node import KeypointEstimatorNode
     from scorehmr_ros.nodes.person_detector_node import PersonDetectorNode
-    from scorehmr_ros.nodes.scorehmr_node import ScoreHMRNode
     from scorehmr_ros.nodes.sim_rig_node import SimRigNode
     from scorehmr_ros.sim.live_rig import SimRigConfig
 
@@ -85,7 +87,7 @@ def run_demo(config: DemoConfig) -> dict:
     output.mkdir(parents=True)
     topics = list(RECORDED_TOPICS)
     rclpy.init()
-    nodes = []
+    nodes, fitter = [], None
     try:
         rig = SimRigNode(config=SimRigConfig(
             rig=f"demo{config.cameras}", num_people=config.people, clips=config.clips, num_frames=config.frames,
@@ -103,16 +105,28 @@ def run_demo(config: DemoConfig) -> dict:
         estimator = KeypointEstimatorNode(attached=True, parameter_overrides=[camera_list, *perception],
                                           cli_args=remap)
         detector.attach(estimator.on_detected_set)
-        fitter = ScoreHMRNode(parameter_overrides=[camera_list], cli_args=remap)
+        # The fitter in a process of its own, as the launch graph runs it: in this one it would share the Python
+        # interpreter (the GIL) with the detector, the recorder and the rig.
+        fitter = NodeProcess.start("scorehmr_ros.nodes.scorehmr_node", [
+            *remap, "-p", f"cameras:=[{','.join(cameras)}]", "-p", f"diagnostics_period_s:={FITTER_DIAGNOSTICS_S}"],
+            log_path=output / "scorehmr_node.log")
         from scorehmr_ros.recording import TopicSpec
 
         specs = [TopicSpec(topic, msg_type, "static" if topic == "/tf_static" else "reliable")
                  for topic, msg_type in topics]
         recorder = BagRecorderNode(path=str(output / "bag"), topics=specs)
         collector = Collector()
-        nodes = [rig, detector, estimator, fitter, recorder, collector]
+        nodes = [rig, detector, estimator, recorder, collector]
         executor = MultiThreadedExecutor(num_threads=4)
-        for node in nodes:
+        executor.add_node(collector)
+        ready_by = time.monotonic() + FITTER_START_TIMEOUT_S
+        while FITTER_RIG_STATUS not in collector.diagnostics:  # the rig waits (not spun) until the fitter is up
+            fitter.check_running()
+            if time.monotonic() > ready_by:
+                raise RuntimeError(f"the scorehmr node did not come up in {FITTER_START_TIMEOUT_S:.0f} s; its log: "
+                                   f"{fitter.log_path}\n{fitter.log_tail()}")
+            executor.spin_once(timeout_sec=0.1)
+        for node in nodes[:-1]:
             executor.add_node(node)
         start = time.monotonic()
         LOGGER.info("rendering %d frames x %d cameras, then playing them at %g Hz", config.frames, config.cameras,
@@ -122,15 +136,59 @@ def run_demo(config: DemoConfig) -> dict:
             executor.spin_once(timeout_sec=0.05)
             if rig.finished.is_set():
                 drained_at = drained_at or time.monotonic()
-                if time.monotonic() - drained_at > 4.0:  # let the fixed lag and the queues empty
+                if time.monotonic() - drained_at > 4.0 + FITTER_DIAGNOSTICS_S:  # fixed lag, queues, last report
                     break
         else:
             LOGGER.warning("timed out after %.0f s; reporting what arrived", config.timeout_s)
         collector.wall_duration_s = (time.monotonic() - drained_at) if drained_at else 0.0
-        report = write_report(output, collector=collector, rig=rig, fitter=fitter, detector=detector,
-                              config=config)
+        report = write_report(output, collector=collector, rig=rig, detector=detector, config=config,
+                              fitter=FitterReport.from_diagnostics(collector.diagnostics))
     finally:
+        if fitter is not None:
+            fitter.stop()
         for node in reversed(nodes):
             node.destroy_node()
         rclpy.try_shutdown()
     return report
+
+
+#: How long the fitter process may take to load its models and warm up, seconds.
+FITTER_START_TIMEOUT_S = 120.0
+#: The fitter's diagnostics period in the demo (its statistics reach the summary through them), seconds.
+FITTER_DIAGNOSTICS_S = 0.5
+
+
+@dataclass
+class NodeProcess:
+    """One of our nodes in a subprocess (same environment: domain and DDS settings), its output in a log file."""
+
+    process: subprocess.Popen
+    log_path: Path
+
+    @classmethod
+    def start(cls, module: str, ros_args: list[str], *, log_path: Path) -> NodeProcess:
+        with open(log_path, "wb") as log:
+            process = subprocess.Popen([sys.executable, "-m", module, *ros_args], stdout=log,
+                                       stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        return cls(process=process, log_path=log_path)
+
+    def log_tail(self, chars: int = 3000) -> str:
+        return self.log_path.read_text(errors="replace")[-chars:] if self.log_path.exists() else ""
+
+    def check_running(self) -> None:
+        if self.process.poll() is not None:
+            raise RuntimeError(f"{self.process.args[2]} exited with {self.process.returncode}; its log "
+                               f"({self.log_path}):\n{self.log_tail()}")
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Ctrl-C (SIGINT to its process group), then SIGKILL if it does not exit in time."""
+        if self.process.poll() is not None:
+            return
+        try:
+            os.killpg(self.process.pid, signal.SIGINT)
+            self.process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=timeout_s)
+        except ProcessLookupError:
+            pass

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
 
+from scorehmr_ros.core.streaming import StreamingConfig
 from scorehmr_ros.msg import MultiViewKeypoints2D, SMPLBodyArray
 from scorehmr_ros.nodes.common import output_qos
 from scorehmr_ros.nodes.geometry_conversions import msg_to_body, stamp_to_ns
@@ -16,6 +19,10 @@ from scorehmr_ros.nodes.geometry_conversions import msg_to_body, stamp_to_ns
 LOGGER = logging.getLogger(__name__)
 KEY_RGB = (255, 0, 255)  # background of the body-only render; everything else is a body
 OVERLAY_ALPHA = 0.55
+
+
+#: Names of the scorehmr node's diagnostics statuses (node name "scorehmr").
+FITTER_STATUS, FITTER_RIG_STATUS = "scorehmr: fitting", "scorehmr: rig"
 
 
 class Collector(Node):
@@ -27,15 +34,44 @@ class Collector(Node):
         self.truth: list = []  # SMPLBodyArray, one per played frame, in order
         self.keypoint_sets: list = []  # MultiViewKeypoints2D
         self.wall_duration_s = 0.0
+        self.diagnostics: dict[str, dict[str, str]] = {}  # status name -> its latest key/values
         self.create_subscription(SMPLBodyArray, "/humans/bodies", self._on_bodies, output_qos(depth=100))
         self.create_subscription(SMPLBodyArray, "/sim/ground_truth", lambda m: self.truth.append(m),
                                  output_qos(depth=100))
         self.create_subscription(MultiViewKeypoints2D, "/humans/keypoints2d", self.keypoint_sets.append,
                                  output_qos(depth=100))
+        self.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, output_qos(depth=100))
+
+    def _on_diagnostics(self, msg: DiagnosticArray) -> None:
+        for status in msg.status:
+            self.diagnostics[status.name] = {value.key: value.value for value in status.values}
 
     def _on_bodies(self, msg: SMPLBodyArray) -> None:
         now = self.get_clock().now().nanoseconds
         self.bodies += [(now, msg_to_body(body)) for body in msg.bodies]
+
+
+@dataclass(frozen=True)
+class FitterReport:
+    """What the scorehmr node (a process of its own) last reported on /diagnostics.
+
+    Attributes: processed, dropped: sets fitted / dropped by its queue; time_ms: fit time per set
+    percentiles ("p50", "p95"); prior, body_model: descriptions of its models.
+    """
+
+    processed: int
+    dropped: int
+    time_ms: dict[str, float]
+    prior: str
+    body_model: str
+
+    @classmethod
+    def from_diagnostics(cls, diagnostics: dict[str, dict[str, str]]) -> FitterReport:
+        fitting, rig = diagnostics.get(FITTER_STATUS, {}), diagnostics.get(FITTER_RIG_STATUS, {})
+        time_ms = {q: float(fitting[f"time {q} ms"]) for q in ("p50", "p95") if f"time {q} ms" in fitting}
+        return cls(processed=int(fitting.get("sets processed", 0)), dropped=int(fitting.get(
+            "sets dropped (queue full)", 0)), time_ms=time_ms, prior=rig.get("prior", "unknown"),
+            body_model=rig.get("body model", "unknown"))
 
 
 def _percentiles_ms(values_s: list[float]) -> dict[str, float]:
@@ -135,7 +171,7 @@ def overlay_frames(collector: Collector, rig, body_model, *, max_frames: int | N
         yield frame, tiled
 
 
-def write_report(output: Path, *, collector: Collector, rig, fitter, detector, config) -> dict:
+def write_report(output: Path, *, collector: Collector, rig, fitter: FitterReport, detector, config) -> dict:
     """Summary (JSON + Markdown), overlay video and one overlay frame as PNG; returns the summary."""
     from scorehmr_ros.sim.scene_render import write_png, write_video
 
@@ -143,21 +179,22 @@ def write_report(output: Path, *, collector: Collector, rig, fitter, detector, c
     views = [view for msg in collector.keypoint_sets for view in msg.views]
     summary = {
         "cameras": config.cameras, "people": config.people, "frames_played": rig.frames_published,
-        "fps": config.fps, "body_model": fitter.models.body_description, "prior": fitter.models.prior_description,
+        "fps": config.fps, "body_model": fitter.body_model, "prior": fitter.prior,
         "keypoint_sets": len(collector.keypoint_sets),
         "views_with_people_fraction": float(np.mean([len(v.people) > 0 for v in views])) if views else 0.0,
         "people_per_view": float(np.mean([len(v.people) for v in views])) if views else 0.0,
-        "sets_fitted": fitter.worker.processed, "sets_dropped_by_fitter": fitter.worker.dropped,
-        "sets_fitted_per_s": fitter.worker.processed / (rig.frames_published / config.fps)
+        "sets_fitted": fitter.processed, "sets_dropped_by_fitter": fitter.dropped,
+        "sets_fitted_per_s": fitter.processed / (rig.frames_published / config.fps)
         if rig.frames_published else 0.0,
         "sets_dropped_by_detector": detector.worker.dropped,
         "bodies_published": len(collector.bodies),
         "latency_ms_camera_stamp_to_bodies": _percentiles_ms(latencies),
-        "fit_time_ms": _percentiles_ms(fitter.fit_times_s),
+        "fixed_lag_ms": 1e3 * StreamingConfig().lag / config.fps,  # the node's default streaming.lag, in frames
+        "fit_time_ms": fitter.time_ms,
         "detector_time_ms": _percentiles_ms(detector.detect_times_s),
         "accuracy": accuracy(collector, rig.scene),
     }
-    video_frames = list(overlay_frames(collector, rig, fitter.models.body_model)) if config.video else []
+    video_frames = list(overlay_frames(collector, rig, rig.body_model)) if config.video else []
     if video_frames:
         result = write_video((image for _, image in video_frames), output / "overlay.mp4", fps=config.fps)
         summary["video"] = str(result.path if hasattr(result, "path") else output / "overlay.mp4")
@@ -165,6 +202,13 @@ def write_report(output: Path, *, collector: Collector, rig, fitter, detector, c
     (output / "summary.json").write_text(json.dumps(summary, indent=2, default=float), encoding="utf-8")
     (output / "summary.md").write_text(summary_markdown(summary), encoding="utf-8")
     return summary
+
+
+def _format_ms(percentiles: dict[str, float]) -> str:
+    """{"p50": 12.3, "p90": 45.6} -> "p50 12 / p90 46 ms" ("n/a" when empty)."""
+    if not percentiles:
+        return "n/a"
+    return " / ".join(f"{q} {v:.0f}" for q, v in percentiles.items()) + " ms"
 
 
 def summary_markdown(summary: dict) -> str:
@@ -180,10 +224,11 @@ def summary_markdown(summary: dict) -> str:
         f"{summary['sets_dropped_by_detector']} dropped by the detector queue, "
         f"{summary['sets_dropped_by_fitter']} by the fitter queue",
         f"- bodies published: {summary['bodies_published']}",
-        "- latency camera stamp -> bodies (ms, includes the fixed lag): "
-        f"{summary['latency_ms_camera_stamp_to_bodies']}",
-        f"- fit time per set (ms): {summary['fit_time_ms']}; detector time per set (ms): "
-        f"{summary['detector_time_ms']}",
+        f"- latency camera stamp -> bodies (includes the fixed lag of {summary.get('fixed_lag_ms', 0):.0f} ms): "
+        f"{_format_ms(summary['latency_ms_camera_stamp_to_bodies'])}; fitted sets per second: "
+        f"{summary['sets_fitted_per_s']:.2f}",
+        f"- fit time per set: {_format_ms(summary['fit_time_ms'])}; detector time per set: "
+        f"{_format_ms(summary['detector_time_ms'])}",
     ]
     if accuracy_.get("bodies_evaluated"):
         lines.append(f"- accuracy against ground truth ({accuracy_['bodies_evaluated']} bodies, "

@@ -310,7 +310,9 @@ class ScoreHMRNode(Node):
         calibrated = DiagnosticStatus(
             level=DiagnosticStatus.OK if self.pipeline is not None else DiagnosticStatus.WARN,
             name=f"{self.get_name()}: rig", message="calibrated" if self.pipeline is not None else "waiting for "
-            "CameraInfo / TF", values=[KeyValue(key="cameras", value=",".join(self.camera_names))])
+            "CameraInfo / TF", values=[KeyValue(key="cameras", value=",".join(self.camera_names)),
+                                       KeyValue(key="prior", value=self.models.prior_description),
+                                       KeyValue(key="body model", value=self.models.body_description)])
         msg.status = [fit, latency, calibrated]
         self.diagnostics_publisher.publish(msg)
 

@@ -108,7 +108,7 @@ class SimRigNode(Node):
         self.finished = threading.Event()
         self.frames_published = 0
         self.publish_times_s: deque[float] = deque(maxlen=PUBLISH_TIMES_KEPT)  # monotonic, seconds
-        self._body_model = body_model
+        self.body_model = body_model  # the people's body model (also for overlays)
         self._renderer = threading.Thread(target=self._render_all, name="sim_rig_render", daemon=True)
         self._renderer.start()
         self._timer = self.create_timer(1.0 / self.scene.fps, self._publish_frame)
@@ -134,7 +134,7 @@ class SimRigNode(Node):
                 last_log[0] = time.perf_counter()
                 self.get_logger().info(f"rendered {done}/{total} frames")
 
-        self.images = render_rig_frames(self.scene, self._body_model, cameras=self.cameras,
+        self.images = render_rig_frames(self.scene, self.body_model, cameras=self.cameras,
                                         painting=self.config.painting, encoding=self.config.encoding,
                                         progress=progress)
         elapsed = time.perf_counter() - start
