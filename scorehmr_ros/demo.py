@@ -64,6 +64,12 @@ def _isolated_dds_environment() -> None:
     os.environ.setdefault("ROS_DOMAIN_ID", str(1 + os.getpid() % 200))
 
 
+def demo_room_radius_m(people: int) -> float:
+    """Radius of the circle the demo's people stand around: 0.6 m for up to two, then 0.3 m per person (the
+    clips move the people by up to ~0.3 m; with 45-degree cameras 3.5 m out, 1.8 m for six stays in view)."""
+    return 0.6 if people <= 2 else 0.3 * people
+
+
 def run_demo(config: DemoConfig) -> dict:
     """Run the graph until the rig has played every frame and the outputs have drained; return the report."""
     config.validate()
@@ -71,11 +77,12 @@ def run_demo(config: DemoConfig) -> dict:
     import shutil
 
     import rclpy
-    from rclpy.executors import MultiThreadedExecutor
+    from rclpy.executors import SingleThreadedExecutor
     from rclpy.parameter import Parameter
 
     from scorehmr_ros.demo_report import FITTER_RIG_STATUS, Collector, FitterReport, write_report
     from scorehmr_ros.nodes.bag_recorder_node import BagRecorderNode
+    from scorehmr_ros.nodes.common import freeze_startup_objects
     from scorehmr_ros.nodes.keypoint_estimator_node import KeypointEstimatorNode
     from scorehmr_ros.nodes.person_detector_node import PersonDetectorNode
     from scorehmr_ros.nodes.sim_rig_node import SimRigNode
@@ -91,7 +98,8 @@ def run_demo(config: DemoConfig) -> dict:
     try:
         rig = SimRigNode(config=SimRigConfig(
             rig=f"demo{config.cameras}", num_people=config.people, clips=config.clips, num_frames=config.frames,
-            fps=config.fps, seed=config.seed, loop=False, start_delay_s=3.0))
+            fps=config.fps, seed=config.seed, loop=False, start_delay_s=3.0,
+            room_radius_m=demo_room_radius_m(config.people)))
         cameras = [camera.name for camera in rig.cameras]
         if config.record_images:
             topics += [(f"/{c}/image_raw", "sensor_msgs/msg/Image") for c in cameras]
@@ -117,7 +125,8 @@ def run_demo(config: DemoConfig) -> dict:
         recorder = BagRecorderNode(path=str(output / "bag"), topics=specs)
         collector = Collector()
         nodes = [rig, detector, estimator, recorder, collector]
-        executor = MultiThreadedExecutor(num_threads=4)
+        freeze_startup_objects()
+        executor = SingleThreadedExecutor()
         executor.add_node(collector)
         ready_by = time.monotonic() + FITTER_START_TIMEOUT_S
         while FITTER_RIG_STATUS not in collector.diagnostics:  # the rig waits (not spun) until the fitter is up

@@ -59,6 +59,20 @@ class ThrottledWarnings:
         return True
 
 
+def freeze_startup_objects() -> None:
+    """Exempt everything allocated so far (models, modules, imports) from Python's cyclic garbage collector.
+
+    Building a mesh marker allocates tens of thousands of Point objects, which triggers full collections;
+    with torch and the models loaded each one scanned the whole heap (~70 ms every other mesh here). After
+    ``gc.freeze()`` the collections only look at new objects (mesh markers for two people: 95 -> 20 ms).
+    Call once a node is configured, before it spins.
+    """
+    import gc
+
+    gc.collect()
+    gc.freeze()
+
+
 def spin_nodes(nodes: list[Node], *, threads: int = 2) -> None:
     """Spin nodes in one multi-threaded executor until Ctrl-C or shutdown."""
     executor = MultiThreadedExecutor(num_threads=threads)
@@ -102,6 +116,7 @@ def main_for(node_class: type[Node], *, startup_errors: tuple[type[Exception], .
             except startup_errors as error:
                 rclpy.logging.get_logger(node_class.__name__).fatal(f"cannot start: {error}")
                 raise SystemExit(1) from None
+            freeze_startup_objects()
             spin_nodes([node])
 
     return main

@@ -18,7 +18,14 @@ from rclpy.node import Node
 
 from scorehmr_ros.msg import MultiViewKeypoints2D
 from scorehmr_ros.nodes.camera_intake import CameraIntake
-from scorehmr_ros.nodes.common import ThrottledWarnings, declare_camera_list, main_for, output_qos, spin_nodes
+from scorehmr_ros.nodes.common import (
+    ThrottledWarnings,
+    declare_camera_list,
+    freeze_startup_objects,
+    main_for,
+    output_qos,
+    spin_nodes,
+)
 from scorehmr_ros.nodes.diagnostics import stage_status
 from scorehmr_ros.nodes.geometry_conversions import MessageConversionError
 from scorehmr_ros.nodes.keypoint_conversions import msg_to_observation, observation_to_msg
@@ -158,6 +165,7 @@ def perception_main(args: list[str] | None = None) -> None:
                 estimator.report_processing_error(error)
 
         detector.attach(on_set)
+        freeze_startup_objects()
         spin_nodes([detector, estimator])
 
 
