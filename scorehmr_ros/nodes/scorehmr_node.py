@@ -96,6 +96,11 @@ class ScoreHMRNodeConfig:
         return self
 
 
+#: Fitted sets waiting to be published (bodies, TF, meshes) before the oldest is dropped: publishing runs on a
+#: thread of its own because a DDS write can block (reliable readers that are slow to acknowledge; up to
+#: 0.9 s seen in the demo), and the fitter must go on meanwhile.
+PUBLISH_BACKLOG = 30
+
 #: Every parameter of the node (plus ``cameras``), each group from one config dataclass of the core.
 PARAMETERS = (
     ParameterGroup("", ScoreHMRNodeConfig),
@@ -146,6 +151,8 @@ class ScoreHMRNode(Node):
         self.skeleton_publisher = self.create_publisher(MarkerArray, "skeletons", output_qos(depth=2))
         self.tf_publisher = self.create_publisher(TFMessage, "/tf", output_qos(depth=100))
         self.diagnostics_publisher = self.create_publisher(DiagnosticArray, "/diagnostics", output_qos())
+        self.publish_worker = DropOldestWorker(self._publish_set, capacity=PUBLISH_BACKLOG, name="scorehmr_publish",
+                                               on_error=self._on_publish_error)
         self.worker = DropOldestWorker(self._process, capacity=self.config.processing_queue, name="scorehmr",
                                        on_error=self._on_processing_error)
         self.latencies_s: list[float] = []
@@ -267,7 +274,11 @@ class ScoreHMRNode(Node):
             self.warnings.warn("set", f"{error}; set dropped")
             return
         self.fit_times_s = (self.fit_times_s + [sum(result.timings_s.values())])[-100:]
-        self._publish(list(result.bodies), stamp_ns=observation.stamp_ns)
+        self.publish_worker.submit((list(result.bodies), observation.stamp_ns))
+
+    def _publish_set(self, item: tuple[list, int]) -> None:
+        bodies, stamp_ns = item
+        self._publish(bodies, stamp_ns=stamp_ns)
 
     def _publish(self, bodies: list, *, stamp_ns: int) -> None:
         frame = self.config.world_frame
@@ -294,6 +305,9 @@ class ScoreHMRNode(Node):
         now_ns = self.get_clock().now().nanoseconds
         self.latencies_s = (self.latencies_s + [(now_ns - b.stamp_ns) * 1e-9 for b in bodies])[-200:]
 
+    def _on_publish_error(self, error: Exception) -> None:
+        self.warnings.warn(f"publish:{type(error).__name__}", f"publishing a fitted set failed: {error}; skipped")
+
     def _on_processing_error(self, error: Exception) -> None:
         self.warnings.warn(f"processing:{type(error).__name__}", f"fitting failed on a set: {error}; set dropped")
 
@@ -302,6 +316,7 @@ class ScoreHMRNode(Node):
         msg.header.stamp = self.get_clock().now().to_msg()
         fit = stage_status(f"{self.get_name()}: fitting", durations_s=self.fit_times_s,
                            processed=self.worker.processed, dropped=self.worker.dropped,
+                           extra={"outputs dropped (publishing backlog)": self.publish_worker.dropped},
                            warnings=self.warnings.counts)
         latency = DiagnosticStatus(
             level=DiagnosticStatus.OK, name=f"{self.get_name()}: latency",
@@ -319,6 +334,8 @@ class ScoreHMRNode(Node):
     def destroy_node(self) -> None:
         if getattr(self, "worker", None) is not None:  # absent when the node failed to start
             self.worker.stop()
+        if getattr(self, "publish_worker", None) is not None:
+            self.publish_worker.stop()
         super().destroy_node()
 
 
