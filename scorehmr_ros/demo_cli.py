@@ -43,6 +43,10 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as error:
         logging.getLogger(__name__).error("%s", error)
         return 2
-    summary = run_demo(config)
+    try:
+        summary = run_demo(config)
+    except RuntimeError as error:  # a node of the graph could not start; the message carries its log
+        logging.getLogger(__name__).error("demo failed: %s", error)
+        return 1
     logging.getLogger(__name__).info("demo outputs in %s:\n%s", config.output_dir, summary_markdown(summary))
     return 0
