@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ from pathlib import Path
 
 from scorehmr_ros.core.config_fields import check_settings, setting
 from scorehmr_ros.dds import apply_dds_environment
+from scorehmr_ros.processes import stop_process_group
 
 LOGGER = logging.getLogger(__name__)
 
@@ -191,13 +191,4 @@ class NodeProcess:
 
     def stop(self, timeout_s: float = 10.0) -> None:
         """Ctrl-C (SIGINT to its process group), then SIGKILL if it does not exit in time."""
-        if self.process.poll() is not None:
-            return
-        try:
-            os.killpg(self.process.pid, signal.SIGINT)
-            self.process.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=timeout_s)
-        except ProcessLookupError:
-            pass
+        stop_process_group(self.process, timeout_s=timeout_s)

@@ -9,7 +9,6 @@ started in their own process group and always stopped (SIGINT, then SIGKILL).
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from scorehmr_ros.dds import dds_environment
+from scorehmr_ros.processes import stop_process_group
 
 PEERS_DIR = Path(__file__).parent / "ros_peers"
 DEFAULT_TIMEOUT_S = 20.0
@@ -69,16 +69,7 @@ class PeerProcess:
 
     def stop(self, timeout_s: float = 5.0) -> int:
         """SIGINT the process group (like Ctrl-C), SIGKILL it if it does not exit in time."""
-        if self.process.poll() is None:
-            try:
-                os.killpg(self.process.pid, signal.SIGINT)
-                self.process.wait(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=timeout_s)
-            except ProcessLookupError:
-                pass
-        return self.process.returncode
+        return stop_process_group(self.process, timeout_s=timeout_s)
 
 
 @dataclass
