@@ -221,7 +221,7 @@ class _Outputs:
 
         from scorehmr_ros.core.body_state import TrackingState
         from scorehmr_ros.msg import SMPLBodyArray
-        from scorehmr_ros.nodes.body_outputs import body_transforms, mesh_markers
+        from scorehmr_ros.nodes.body_outputs import body_transforms, mesh_markers_cdr
         from scorehmr_ros.nodes.geometry_conversions import body_to_msg, ns_to_stamp
 
         frame = self.world_frame
@@ -241,9 +241,9 @@ class _Outputs:
             live = [b for b in bodies if b.tracking_state != TrackingState.TERMINATED]
             vertex_of = {id(b): v for b, v in zip(live, self.pipeline.vertices(live, self.models.body_model),
                                                   strict=True)}
-            markers = mesh_markers(bodies, [vertex_of.get(id(b)) for b in bodies], mesh=self.models.mesh,
-                                   frame_id=frame)
-            self.writer.write_message(self.topic["meshes"], markers, timestamp_ns=now_ns)
+            markers = mesh_markers_cdr(bodies, [vertex_of.get(id(b)) for b in bodies], mesh=self.models.mesh,
+                                       frame_id=frame)
+            self.writer.write(self.topic["meshes"], markers, timestamp_ns=now_ns)
 
 
 def _output_topics(config: ProcessConfig):

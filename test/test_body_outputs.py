@@ -1,6 +1,7 @@
 """Meshes, skeletons and TF frames built from fitted bodies."""
 
 import numpy as np
+import pytest
 import torch
 from visualization_msgs.msg import Marker
 
@@ -60,3 +61,35 @@ def test_tf_tree_is_rep155_and_consistent():
     np.testing.assert_allclose((T_world_body @ by_child["l_wrist_4"])[:3, 3], bodies[0].joints_world_m[20], atol=1e-9)
     np.testing.assert_allclose(T_world_body[:3, 3], bodies[0].joints_world_m[1:3].mean(0), atol=1e-12)
     assert len(body_transforms(bodies, frame_id="map", joint_frames=False)) == 1
+
+
+def test_mesh_markers_serialized_from_numpy_equal_rclpy_serialization():
+    from rclpy.serialization import deserialize_message, serialize_message
+    from visualization_msgs.msg import MarkerArray
+
+    from scorehmr_ros.nodes.body_outputs import mesh_markers_cdr
+    from scorehmr_ros.nodes.marker_cdr import MarkerFields, marker_array_cdr
+
+    vertices = RNG.normal(0, 1, (30, 3))
+    mesh = decimate(vertices, np.array([[0, 1, 2], [2, 3, 4], [5, 6, 7], [1, 8, 9]]), cell_m=0.0)
+    bodies = [body(3), body(7, TrackingState.SEARCHING), body(9, TrackingState.TERMINATED), body(11)]
+    # frame ids of different lengths move every later field to another alignment
+    for frame_id in ("map", "world", "odom_frame_x"):
+        lists = ([vertices, vertices.astype(np.float32), None, None], [None, vertices, None, vertices])
+        for vertex_list in lists:
+            message = mesh_markers(bodies, vertex_list, mesh=mesh, frame_id=frame_id)
+            raw = mesh_markers_cdr(bodies, vertex_list, mesh=mesh, frame_id=frame_id)
+            # same layout (length) and the same message back; padding bytes are unspecified in CDR
+            expected = serialize_message(message)
+            assert len(raw) == len(expected)
+            assert deserialize_message(raw, MarkerArray) == deserialize_message(expected, MarkerArray)
+    raw = mesh_markers_cdr(bodies, [vertices] * 4, mesh=mesh, frame_id="map")
+    decoded = deserialize_message(raw, MarkerArray)
+    assert len(decoded.markers[0].points) == 12 and decoded.markers[0].points[4].y == vertices[3, 1]
+    assert marker_array_cdr([]) == serialize_message(MarkerArray())
+    moved = MarkerFields(stamp_ns=1, frame_id="f", ns="n", id=1, type=Marker.CUBE, action=Marker.ADD,
+                         position_xyz_m=(1.0, 2.0, 3.0))
+    assert deserialize_message(marker_array_cdr([moved]), MarkerArray).markers[0].pose.position.z == 3.0
+    with pytest.raises(ValueError, match="points_m"):
+        marker_array_cdr([MarkerFields(stamp_ns=1, frame_id="f", ns="n", id=1, type=0, action=0,
+                                       points_m=np.zeros((4, 2)))])

@@ -19,6 +19,7 @@ from scorehmr_ros.core.body_frames import SMPL_JOINT_NAMES, SMPL_PARENTS, body_f
 from scorehmr_ros.core.body_state import BodyEstimate, TrackingState
 from scorehmr_ros.core.mesh_decimation import DecimatedMesh
 from scorehmr_ros.nodes.geometry_conversions import matrix_to_transform, ns_to_stamp
+from scorehmr_ros.nodes.marker_cdr import marker_array_cdr, marker_fields
 
 MESH_NAMESPACE = "smpl_mesh"
 SKELETON_NAMESPACE = "smpl_skeleton"
@@ -48,17 +49,35 @@ def _marker(body: BodyEstimate, *, frame_id: str, namespace: str, marker_type: i
     return marker
 
 
+def _mesh_parts(bodies: list[BodyEstimate], vertices_world_m: list[np.ndarray | None], *, mesh: DecimatedMesh,
+                frame_id: str) -> list[tuple[Marker, np.ndarray]]:
+    """Per body: its mesh marker without points, and the (3 F', 3) TRIANGLE_LIST points (none for a DELETE)."""
+    parts = []
+    for body, vertices in zip(bodies, vertices_world_m, strict=True):
+        marker = _marker(body, frame_id=frame_id, namespace=MESH_NAMESPACE, marker_type=Marker.TRIANGLE_LIST)
+        points = np.zeros((0, 3))
+        if marker.action == Marker.ADD and vertices is not None:
+            marker.scale.x = marker.scale.y = marker.scale.z = 1.0
+            points = mesh.triangle_points(vertices)
+        parts.append((marker, points))
+    return parts
+
+
 def mesh_markers(bodies: list[BodyEstimate], vertices_world_m: list[np.ndarray | None], *, mesh: DecimatedMesh,
                  frame_id: str) -> MarkerArray:
     """One TRIANGLE_LIST per body (vertices (N, 3) in ``frame_id``); DELETE for terminated tracks."""
     markers = MarkerArray()
-    for body, vertices in zip(bodies, vertices_world_m, strict=True):
-        marker = _marker(body, frame_id=frame_id, namespace=MESH_NAMESPACE, marker_type=Marker.TRIANGLE_LIST)
-        if marker.action == Marker.ADD and vertices is not None:
-            marker.scale.x = marker.scale.y = marker.scale.z = 1.0
-            marker.points = [Point(x=x, y=y, z=z) for x, y, z in mesh.triangle_points(vertices).tolist()]
+    for marker, points in _mesh_parts(bodies, vertices_world_m, mesh=mesh, frame_id=frame_id):
+        marker.points = [Point(x=x, y=y, z=z) for x, y, z in points.tolist()]
         markers.markers.append(marker)
     return markers
+
+
+def mesh_markers_cdr(bodies: list[BodyEstimate], vertices_world_m: list[np.ndarray | None], *, mesh: DecimatedMesh,
+                     frame_id: str) -> bytes:
+    """:func:`mesh_markers` serialized, built without a Python object per point (``nodes/marker_cdr.py``)."""
+    return marker_array_cdr([marker_fields(marker, points_m=points)
+                             for marker, points in _mesh_parts(bodies, vertices_world_m, mesh=mesh, frame_id=frame_id)])
 
 
 def skeleton_markers(bodies: list[BodyEstimate], *, frame_id: str, line_width_m: float = 0.02) -> MarkerArray:

@@ -30,7 +30,7 @@ from scorehmr_ros.core.frame_tree import FrameLookupError, FrameTree
 from scorehmr_ros.core.pare.view_regressor import ViewRegressorError
 from scorehmr_ros.core.streaming import StreamingConfig
 from scorehmr_ros.msg import MultiViewKeypoints2D, SMPLBodyArray
-from scorehmr_ros.nodes.body_outputs import body_transforms, mesh_markers, skeleton_markers
+from scorehmr_ros.nodes.body_outputs import body_transforms, mesh_markers_cdr, skeleton_markers
 from scorehmr_ros.nodes.common import ThrottledWarnings, declare_camera_list, image_qos, main_for, output_qos
 from scorehmr_ros.nodes.diagnostics import percentile_ms, stage_status
 from scorehmr_ros.nodes.geometry_conversions import (
@@ -298,7 +298,7 @@ class ScoreHMRNode(Node):
             live = [b for b in bodies if b.tracking_state != TrackingState.TERMINATED]
             vertices = self.pipeline.vertices(live, self.models.body_model)
             vertex_of = {id(b): v for b, v in zip(live, vertices, strict=True)}
-            self.mesh_publisher.publish(mesh_markers(bodies, [vertex_of.get(id(b)) for b in bodies],
+            self.mesh_publisher.publish(mesh_markers_cdr(bodies, [vertex_of.get(id(b)) for b in bodies],
                                                      mesh=self.models.mesh, frame_id=frame))
         if self.config.publish_skeletons:
             self.skeleton_publisher.publish(skeleton_markers(bodies, frame_id=frame))
