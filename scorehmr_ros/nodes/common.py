@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import rclpy
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
@@ -73,9 +73,14 @@ def freeze_startup_objects() -> None:
     gc.freeze()
 
 
-def spin_nodes(nodes: list[Node], *, threads: int = 2) -> None:
-    """Spin nodes in one multi-threaded executor until Ctrl-C or shutdown."""
-    executor = MultiThreadedExecutor(num_threads=threads)
+def spin_nodes(nodes: list[Node]) -> None:
+    """Spin nodes in one single-threaded executor until Ctrl-C or shutdown.
+
+    Our callbacks only take messages in; the work runs on each node's worker threads. rclpy's
+    MultiThreadedExecutor polls its futures while a callback runs, holding the interpreter lock: in the
+    scorehmr node that slowed the fitter thread enough to drop half of the sets with the CPU half idle.
+    """
+    executor = SingleThreadedExecutor()
     for node in nodes:
         executor.add_node(node)
     try:
