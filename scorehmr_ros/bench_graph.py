@@ -17,24 +17,17 @@ import logging
 from dataclasses import replace
 from pathlib import Path
 
-from scorehmr_ros.cli_types import positive_int
+from scorehmr_ros.cli_types import int_list, positive_int
 
 LOGGER = logging.getLogger(__name__)
-
-
-def _counts(text: str) -> list[int]:
-    values = [positive_int(part) for part in text.split(",") if part]
-    if not values:
-        raise argparse.ArgumentTypeError(f"comma-separated positive integers expected, got {text!r}")
-    return values
 
 
 def add_target(targets: argparse._SubParsersAction) -> None:
     """Register ``bench graph`` on the ``bench`` target subparsers."""
     parser = targets.add_parser("graph", help="end-to-end latency and throughput of the whole graph",
                                 description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--cameras", type=_counts, default=[2, 4], help="camera counts, comma-separated")
-    parser.add_argument("--people", type=_counts, default=[1, 3], help="people counts, comma-separated")
+    parser.add_argument("--cameras", type=int_list(minimum=1), default=[2, 4], help="camera counts, comma-separated")
+    parser.add_argument("--people", type=int_list(minimum=1), default=[1, 3], help="people counts, comma-separated")
     parser.add_argument("--frames", type=positive_int, default=30, help="frames played per combination")
     parser.add_argument("--fps", type=float, default=5.0, help="camera rate (30 Hz divided by a whole number) [Hz]")
     parser.add_argument("--output-dir", type=Path, default=Path("out/bench_graph"),

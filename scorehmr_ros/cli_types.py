@@ -25,3 +25,17 @@ def ranged(kind: type, *, minimum: float | None = None, maximum: float | None = 
 
 positive_int = ranged(int, minimum=1)
 non_negative_int = ranged(int, minimum=0)
+
+
+def int_list(*, minimum: int | None = None, maximum: int | None = None) -> Callable[[str], list[int]]:
+    """An argparse type for comma-separated integers (at least one), each within [minimum, maximum]."""
+    parse_one = ranged(int, minimum=minimum, maximum=maximum)
+
+    def parse(text: str) -> list[int]:
+        try:
+            return [parse_one(part) for part in text.split(",")]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"comma-separated integers expected, got {text!r}") from None
+
+    parse.__name__ = "int list"
+    return parse

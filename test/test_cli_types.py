@@ -18,3 +18,16 @@ def test_ranges_accept_inside_and_name_the_bound_outside():
             parse(text)
     with pytest.raises(ValueError):
         positive_int("three")
+
+
+def test_int_lists_parse_each_value_in_range():
+    from scorehmr_ros.cli_types import int_list
+
+    assert int_list()("3,0,-2") == [3, 0, -2] and int_list(minimum=1)("2,4") == [2, 4]
+    for parse, text, message in ((int_list(minimum=1), "2,0", "must be >= 1, got 0"),
+                                 (int_list(minimum=1, maximum=16), "1,17", r"must be in \[1, 16\], got 17"),
+                                 (int_list(), "1,two", "comma-separated integers expected"),
+                                 (int_list(), "2,4,", "comma-separated integers expected"),
+                                 (int_list(), "", "comma-separated integers expected")):
+        with pytest.raises(argparse.ArgumentTypeError, match=message):
+            parse(text)

@@ -13,20 +13,12 @@ import argparse
 import logging
 from pathlib import Path
 
+from scorehmr_ros.cli_types import int_list
+
 LOGGER = logging.getLogger(__name__)
 METHODS = ("a", "b", "c", "d", "e")
 NAMES = {"a": "(a) triangulation + IK", "b": "(b) calibrated loss, no prior", "c": "(c) paper multi-view mode",
          "d": "(d) calibrated guided fit, per frame", "e": "(e) streaming fitter"}
-
-
-def _int_list(text: str) -> list[int]:
-    try:
-        values = [int(part) for part in text.split(",") if part]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"comma-separated integers expected, got {text!r}") from None
-    if not values:
-        raise argparse.ArgumentTypeError("at least one value expected")
-    return values
 
 
 def add_target(targets: argparse._SubParsersAction) -> None:
@@ -35,7 +27,7 @@ def add_target(targets: argparse._SubParsersAction) -> None:
                                 description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--prior", type=Path, required=True, help="keypoint-only prior checkpoint (cond_dim 0)")
     parser.add_argument("--body-model", type=Path, default=None, help="body model .npz (default: stand-in, seed 0)")
-    parser.add_argument("--seeds", type=_int_list, default=[1, 2], help="scene seeds, comma-separated")
+    parser.add_argument("--seeds", type=int_list(), default=[1, 2], help="scene seeds, comma-separated")
     parser.add_argument("--clips", default="walk+run,dance_a+kick",
                         help="comma-separated clip pairs (one scene per pair and seed), people joined by '+'")
     parser.add_argument("--frames", type=int, default=40, help="frames per scene")

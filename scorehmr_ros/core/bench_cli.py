@@ -11,17 +11,9 @@ import argparse
 import logging
 from pathlib import Path
 
+from scorehmr_ros.cli_types import int_list
+
 LOGGER = logging.getLogger(__name__)
-
-
-def _batch_sizes(text: str) -> list[int]:
-    try:
-        sizes = [int(part) for part in text.split(",") if part]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"comma-separated positive integers expected, got {text!r}") from None
-    if not sizes or min(sizes) < 1:
-        raise argparse.ArgumentTypeError(f"comma-separated positive integers expected, got {text!r}")
-    return sizes
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -29,7 +21,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     targets = parser.add_subparsers(dest="bench_target", metavar="TARGET", required=True)
     fit = targets.add_parser("fit", help="official-default single-image guided fit", description=__doc__,
                              formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    fit.add_argument("--batch-sizes", type=_batch_sizes, default=[1, 16], help="people per fit, comma-separated")
+    fit.add_argument("--batch-sizes", type=int_list(minimum=1), default=[1, 16], help="people per fit, comma-separated")
     fit.add_argument("--repeats", type=int, default=2, help="timed fits per batch size (after one warm-up of 1 iter)")
     fit.add_argument("--iters", type=int, default=None, help="optimisation rounds (default: official 10)")
     fit.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from scorehmr_ros.cli_types import int_list
 from scorehmr_ros.perception.front import CameraFrame, FrontConfig, FrontResult, PerceptionFront
 
 NS_PER_S = 1_000_000_000
@@ -102,16 +103,6 @@ def markdown_table(timings: list[SetTimings]) -> str:
     return "\n".join(lines)
 
 
-def _camera_counts(text: str) -> tuple[int, ...]:
-    try:
-        counts = tuple(int(part) for part in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--cameras: comma-separated integers, e.g. 1,2,4; got {text!r}") from None
-    if not counts or min(counts) < 1 or max(counts) > 16:
-        raise argparse.ArgumentTypeError(f"--cameras: counts must be in [1, 16], got {text!r}")
-    return counts
-
-
 def main(argv: list[str] | None = None) -> int:
     from scorehmr_ros.perception.backends.config import (
         DetectorConfig,
@@ -121,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cameras", type=_camera_counts, default=(1, 2, 4),
+    parser.add_argument("--cameras", type=int_list(minimum=1, maximum=16), default=[1, 2, 4],
                         help="camera counts to time, comma-separated (default: 1,2,4)")
     parser.add_argument("--frames", type=int, default=32, help="rendered frames (sets) per count, the first 2 "
                                                               "untimed (default: 32)")
