@@ -320,11 +320,11 @@ def _pair_hypotheses(views: _Views, cameras: Sequence[Camera], config: Associati
 
 def _support_distances(hypotheses_m: np.ndarray, views: _Views, cameras: Sequence[Camera],
                        config: AssociationConfig, threshold_px: np.ndarray,
-                       parts: SwapParts | None) -> tuple[list[np.ndarray], list[np.ndarray]]:
+                       parts: SwapParts | None) -> list[np.ndarray]:
     """Per view (H, P_v) mean pixel distance of each detection to each projected (H, J, 3) hypothesis, in units
     of the hypothesis' (H,) threshold (so support is < 1), clipped at 2; inf with too few shared joints.
-    With ``parts``, also per view (H, P_v, K) the parts taken mirrored (their mirrored distances are used)."""
-    out, flips_out = [], []
+    With ``parts``, a part whose mirrored joints are clearly nearer counts with its mirrored distances."""
+    out = []
     finite = np.all(np.isfinite(hypotheses_m), axis=-1)
     for v, cam in enumerate(cameras):
         p_cam = cam.world_to_camera(hypotheses_m)
@@ -333,9 +333,7 @@ def _support_distances(hypotheses_m: np.ndarray, views: _Views, cameras: Sequenc
             uv = (p_cam[..., :2] / p_cam[..., 2:3]) * np.diag(cam.K)[:2] + cam.K[:2, 2]
         distance = np.linalg.norm(uv[:, None] - views.pixels[v][None], axis=-1)  # (H, P_v, J)
         weights = np.where(in_front[:, None], views.weights[v][None], 0.0)
-        num_parts = parts.num_parts if parts is not None else 0
-        flips = np.zeros(distance.shape[:2] + (num_parts,), dtype=bool)
-        if num_parts and distance.size:
+        if parts is not None and parts.num_parts and distance.size:
             mirror = parts.mirror_index
             mirrored = np.linalg.norm(uv[:, None] - views.pixels[v][None][:, :, mirror], axis=-1)
             both = (weights > 0) & (weights[..., mirror] > 0)
@@ -347,8 +345,7 @@ def _support_distances(hypotheses_m: np.ndarray, views: _Views, cameras: Sequenc
             weights = np.take_along_axis(weights, source, axis=-1)
         mean = _clipped_mean(distance / threshold_px[:, None, None], weights, 2.0, config.min_common_joints)
         out.append(mean)
-        flips_out.append(flips)
-    return out, flips_out
+    return out
 
 
 # -- verification and selection -------------------------------------------------------------
@@ -436,14 +433,13 @@ def associate(*, keypoints_px: Sequence[np.ndarray], cameras: Sequence[Camera],
     used = [np.zeros(kp.shape[0], dtype=bool) for kp in keypoints]
     if hypotheses:
         threshold = np.array([config.support_threshold_px] * len(seeds) + [config.track_gate_px] * len(track_ids))
-        distance, flips = _support_distances(np.stack(hypotheses), views, cameras, config, threshold, parts)
-        for h, seed in enumerate(seeds):  # a pair hypothesis always holds its own two detections, as detected
+        distance = _support_distances(np.stack(hypotheses), views, cameras, config, threshold, parts)
+        for h, seed in enumerate(seeds):  # a pair hypothesis always holds its own two detections
             for v, i in seed.items():
                 distance[v][h] = np.inf
                 distance[v][h, i] = 0.0
-                flips[v][h, i] = False
         groups = _select(distance, seeds, track_ids, used, keypoints, cameras, config, affinity,
-                         SupportSwaps(parts, flips, np.stack(hypotheses)) if parts is not None else None)
+                         SupportSwaps(parts, np.stack(hypotheses)) if parts is not None else None)
     unassociated = tuple((v, i) for v, mask in enumerate(used) for i in np.nonzero(~mask)[0].tolist())
     return Association(groups=tuple(groups), unassociated=unassociated)
 

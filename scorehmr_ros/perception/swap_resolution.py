@@ -231,11 +231,10 @@ def _minority_flips(keypoints: np.ndarray, cameras: Sequence[Camera], parts: Swa
 
 @dataclass(frozen=True)
 class SupportSwaps:
-    """Swap state of one association: parts, per view (H, P_v, K) flips chosen while measuring support, and the
-    (H, J, 3) hypotheses (pair triangulations, then track predictions)."""
+    """Swap state of one association: the layout's parts and the (H, J, 3) hypotheses (pair triangulations, then
+    track predictions) whose track predictions judge groups of fewer than three views."""
 
     parts: SwapParts
-    flips: list[np.ndarray]
     hypotheses_m: np.ndarray
 
     def member_keypoints(self, members: dict[int, int], keypoints: Sequence[np.ndarray], cameras: Sequence[Camera],
