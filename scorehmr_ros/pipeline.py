@@ -339,9 +339,9 @@ def load_pare(*, cond_dim: int, pare_checkpoint: str = "", pare_feature_stats: s
                                     f"does not exist (set {parameter}, or put the official file there; a "
                                     "keypoint-only prior needs no PARE)")
     config = pare_config or PareConfig()
-    features = config.num_deconv_filters * 24
-    if features != cond_dim:
-        raise ValueError(f"PARE ({config}) gives {features} features per crop; the prior's cond dim is {cond_dim}")
+    if config.cond_size != cond_dim:
+        raise ValueError(f"PARE ({config}) gives {config.cond_size} features per crop; the prior's cond dim is "
+                         f"{cond_dim}")
     pare, report = PareModel.from_checkpoint(checkpoint, feature_stats_path=stats, config=config)
     return pare, f"PARE {checkpoint.name} ({report.num_loaded} tensors) + {stats.name}"
 

@@ -66,6 +66,11 @@ class PareConfig:
     def is_official(self) -> bool:
         return self == PareConfig()
 
+    @property
+    def cond_size(self) -> int:
+        """Length of the flattened pose features (the image condition): channels x 24 joints."""
+        return self.num_deconv_filters * 24
+
 
 @dataclass(frozen=True)
 class PareOutput:
@@ -134,7 +139,7 @@ class PareModel(nn.Module):
 
     def set_feature_stats(self, stats: PareFeatureStats) -> None:
         """Use ``stats`` to standardise ``cond_feats`` (pose statistics; 3072 values with the default config)."""
-        expected = self.config.num_deconv_filters * 24
+        expected = self.config.cond_size
         if stats.pose_feats_mean.size != expected:
             raise ValueError(f"feature statistics from {stats.source} have {stats.pose_feats_mean.size} pose "
                              f"elements; this model's pose features have {expected}")
