@@ -2,7 +2,8 @@
 
 The scorehmr node with an image-conditioned prior receives each camera's images on the intake thread and the
 keypoint sets later on the worker thread; a set's views name the stamp of the image their keypoints came from
-(``image_stamp_ns``), and :meth:`StampedBuffer.match` finds those images again.
+(``image_stamp_ns``), and :meth:`StampedBuffer.match` finds those images again. The standalone
+keypoint_estimator finds the images of each detection set the same way (exact stamps).
 """
 
 from __future__ import annotations

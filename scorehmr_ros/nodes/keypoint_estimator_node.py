@@ -28,6 +28,7 @@ from scorehmr_ros.nodes.common import (
 )
 from scorehmr_ros.nodes.diagnostics import stage_status
 from scorehmr_ros.nodes.geometry_conversions import MessageConversionError
+from scorehmr_ros.nodes.image_buffer import StampedBuffer
 from scorehmr_ros.nodes.keypoint_conversions import msg_to_observation, observation_to_msg
 from scorehmr_ros.nodes.parameters import ParameterGroup, declare_groups
 from scorehmr_ros.nodes.person_detector_node import DetectedSet, PersonDetectorNode
@@ -65,12 +66,12 @@ class KeypointEstimatorNode(Node):
         self.estimate_times_s: list[float] = []
         self.processed = 0
         self.worker: DropOldestWorker | None = None
-        self.images: dict[str, deque[CameraFrame]] = {}
+        self.images: StampedBuffer[CameraFrame] | None = None  # standalone: each camera's recent frames
         self.waiting: deque[tuple[float, MultiViewObservation]] = deque()  # (monotonic deadline, detections)
         if not attached:
             if not cameras:
                 raise ValueError("cameras: give the rig's camera names, e.g. -p cameras:=[cam0,cam1]")
-            self.images = {camera: deque(maxlen=IMAGE_CACHE_PER_CAMERA) for camera in cameras}
+            self.images = StampedBuffer(cameras, capacity=IMAGE_CACHE_PER_CAMERA)
             self.worker = DropOldestWorker(self.on_detected_set, capacity=self.config.processing_queue,
                                            name="keypoint_estimator", on_error=self.report_processing_error)
             group = MutuallyExclusiveCallbackGroup()
@@ -86,7 +87,7 @@ class KeypointEstimatorNode(Node):
 
     # -- standalone intake ------------------------------------------------------------------
     def _on_frame(self, frame: CameraFrame) -> None:
-        self.images[frame.camera].append(frame)
+        self.images.add(frame.camera, frame.stamp_ns, frame)
         self._release_waiting()
 
     def _on_detections(self, msg: MultiViewKeypoints2D) -> None:
@@ -98,16 +99,14 @@ class KeypointEstimatorNode(Node):
         self.waiting.append((time.monotonic() + IMAGE_WAIT_S, detections))
         self._release_waiting()
 
-    def _image(self, camera: str, stamp_ns: int) -> CameraFrame | None:
-        return next((f for f in self.images.get(camera, ()) if f.stamp_ns == stamp_ns), None)
-
     def _release_waiting(self) -> None:
         """Submit the waiting sets, oldest first, whose images are all here or whose wait is over (then without
         the missing views); a set still waiting holds the newer ones back, so sets stay in stamp order."""
         now = time.monotonic()
         while self.waiting:
             deadline, detections = self.waiting[0]
-            frames = {view.camera: self._image(view.camera, view.image_stamp_ns) for view in detections.views}
+            frames = {view.camera: self.images.lookup(view.camera, view.image_stamp_ns, tolerance_ns=0)
+                      for view in detections.views}
             missing = [camera for camera, frame in frames.items() if frame is None]
             if missing and now < deadline and len(self.waiting) <= MAX_WAITING_SETS:
                 return
