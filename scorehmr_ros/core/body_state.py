@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from scorehmr_ros.core.arrays import checked_array
+
 #: SMPL has 24 joints: the root (global orientation) and 23 body joints.
 NUM_SMPL_JOINTS = 24
 
@@ -28,13 +30,7 @@ class BodyStateError(ValueError):
 
 
 def _checked(name: str, value, shape: tuple[int | None, ...]) -> np.ndarray:
-    array = np.asarray(value, dtype=np.float64)
-    if array.ndim != len(shape) or any(s is not None and s != a for s, a in zip(shape, array.shape, strict=True)):
-        shown = tuple("*" if s is None else s for s in shape)
-        raise BodyStateError(f"{name}: expected shape {shown}, got {array.shape}")
-    if not np.all(np.isfinite(array)):
-        raise BodyStateError(f"{name}: contains NaN or infinite values")
-    return array
+    return checked_array(name, value, shape, error=BodyStateError)
 
 
 @dataclass(frozen=True)

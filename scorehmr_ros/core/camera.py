@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from scorehmr_ros.core.arrays import checked_array
+
 #: Distortion models the core understands (sensor_msgs/CameraInfo names).
 DISTORTION_MODELS = ("none", "plumb_bob")
 #: plumb_bob coefficients in order (k1, k2, p1, p2, k3).
@@ -22,12 +24,7 @@ class CameraError(ValueError):
 
 
 def _as_array(name: str, value, shape: tuple[int, ...]) -> np.ndarray:
-    array = np.asarray(value, dtype=np.float64)
-    if array.shape != shape:
-        raise CameraError(f"{name}: expected shape {shape}, got {array.shape}")
-    if not np.all(np.isfinite(array)):
-        raise CameraError(f"{name}: contains NaN or infinite values: {array.tolist()}")
-    return array
+    return checked_array(name, value, shape, error=CameraError, show_values=True)
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from scorehmr_ros.core.arrays import checked_array
+
 
 class TransformError(ValueError):
     """A rotation, quaternion or transform that is not valid (NaN, zero norm, not rigid)."""
@@ -86,11 +88,7 @@ def make_transform(R: np.ndarray, t: np.ndarray) -> np.ndarray:
 
 def check_rigid_transform(T: np.ndarray, *, name: str = "transform", atol: float = 1e-6) -> np.ndarray:
     """Validate a (4, 4) rigid transform and return it as float64; raise TransformError otherwise."""
-    T = np.asarray(T, dtype=np.float64)
-    if T.shape != (4, 4):
-        raise TransformError(f"{name}: expected shape (4, 4), got {T.shape}")
-    if not np.all(np.isfinite(T)):
-        raise TransformError(f"{name}: contains NaN or infinite values")
+    T = checked_array(name, T, (4, 4), error=TransformError)
     R = T[:3, :3]
     if not np.allclose(R @ R.T, np.eye(3), atol=atol) or np.linalg.det(R) <= 0:
         raise TransformError(f"{name}: upper-left 3x3 block is not a rotation matrix")
