@@ -21,6 +21,7 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "scorehmr_ros.core.train_cli",
     "scorehmr_ros.demo_cli",
     "scorehmr_ros.process_cli",
+    "scorehmr_ros.engines_cli",
 )
 
 

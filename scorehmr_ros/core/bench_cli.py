@@ -31,9 +31,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     fit.set_defaults(run=run_fit)
     from scorehmr_ros.bench_graph import add_target as add_graph_target
     from scorehmr_ros.core.bench_calibrated import add_target
+    from scorehmr_ros.engines_cli import add_target as add_accel_target
 
     add_target(targets)
     add_graph_target(targets)
+    add_accel_target(targets)
 
 
 def run_fit(args: argparse.Namespace) -> int:
