@@ -1,4 +1,4 @@
-"""Per-set latency and throughput of the embedded perception front on rendered rig images.
+"""Per-set latency, throughput and keypoint error of the embedded perception front on rendered rig images.
 
 ``python -m scorehmr_ros.perception.bench_sets --cameras 1,2,4``
 
@@ -6,9 +6,13 @@ Renders a generated scene of the simulated ``demo<N>`` rig (N = the largest came
 640 x 480 views, people walking near the centre, the STAND-IN body model) once, then for each camera
 count V feeds the first V cameras of every frame as one synchronized set through
 :class:`~scorehmr_ros.perception.front.PerceptionFront` (BlazePose detector, then the landmarks of
-all people of all views in one batch), one set after the other, as the perception node does.
-Reports per-set latency (median and 90th percentile, milliseconds), throughput (sets per second
-of back-to-back processing) and the people found per view. Prints a Markdown table.
+all people of all views in one batch), one set after the other, as the perception node does, twice in the
+same run: detecting every view of every set (``track_people`` off, the old path) and tracking people from set to
+set (``track_people`` on, the detector only where needed). Reports per-set latency (median and 90th percentile,
+milliseconds), throughput (sets per second of back-to-back processing) and its ratio to the detect-every-set path
+of the same camera count, detector runs per view, people found per view, and the keypoint error: the median over
+matched detections of the mean pixel distance of their confident OpenPose-25 joints to the projected ground truth
+(``perception.keypoint_eval.match_detections``). Prints a Markdown table.
 """
 
 from __future__ import annotations
@@ -37,6 +41,9 @@ class SetTimings:
         latency_ms: (num_sets,) wall time of each set, detector + landmarks, milliseconds.
         detect_ms: (num_sets,) detector part. keypoints_ms: (num_sets,) landmark part.
         people_per_view: mean people with keypoints per view.
+        detector_runs_per_view: fraction of (set, view) pairs the detector ran on.
+        keypoint_error_px: median over matched detections of their mean joint error (NaN without ground truth).
+        path: "detect every set" or "tracked".
     """
 
     num_cameras: int
@@ -45,6 +52,9 @@ class SetTimings:
     detect_ms: np.ndarray
     keypoints_ms: np.ndarray
     people_per_view: float
+    detector_runs_per_view: float = 1.0
+    keypoint_error_px: float = float("nan")
+    path: str = "detect every set"
 
     @property
     def sets_per_s(self) -> float:
@@ -52,8 +62,18 @@ class SetTimings:
         return float(self.num_sets / (self.latency_ms.sum() * 1e-3))
 
 
-def render_sets(*, num_cameras: int, num_frames: int, fps: float, seed: int) -> list[list[CameraFrame]]:
-    """``sets[t][v]``: frame t of camera v of a generated ``demo<num_cameras>`` scene (2 people), BGR."""
+@dataclass(frozen=True)
+class RenderedSets:
+    """``sets[t][v]``: frame t of camera v; ``truth_openpose_m``: (T, P, 25, 3) ground-truth OpenPose-25 joints in
+    the world; ``cameras``: the rig's cameras in view order."""
+
+    sets: list[list[CameraFrame]]
+    truth_openpose_m: np.ndarray
+    cameras: tuple
+
+
+def render_sets(*, num_cameras: int, num_frames: int, fps: float, seed: int) -> RenderedSets:
+    """Frames of every camera of a generated ``demo<num_cameras>`` scene (2 people), BGR, with the ground truth."""
     from scorehmr_ros.assets.paths import ensure_standin_body_model
     from scorehmr_ros.core.body_model import BodyModel
     from scorehmr_ros.sim.live_rig import SimRigConfig, build_scene, published_cameras, render_rig_frames
@@ -65,41 +85,77 @@ def render_sets(*, num_cameras: int, num_frames: int, fps: float, seed: int) -> 
     cameras = published_cameras(scene, render_scale=1.0)
     images = render_rig_frames(scene, body_model, cameras=cameras, painting=config.painting, encoding="bgr8")
     period_ns = int(NS_PER_S / fps)
-    return [[CameraFrame(camera=camera.name, frame_id=camera.frame_id, stamp_ns=t * period_ns, image_bgr=image)
+    sets = [[CameraFrame(camera=camera.name, frame_id=camera.frame_id, stamp_ns=t * period_ns, image_bgr=image)
              for camera, image in zip(cameras, views, strict=True)] for t, views in enumerate(images)]
+    truth = scene.ground_truth.joints_world_m[:, :, :25].transpose(1, 0, 2, 3)  # official 44 joints: OpenPose first
+    return RenderedSets(sets=sets, truth_openpose_m=truth, cameras=tuple(cameras))
+
+
+def keypoint_errors_px(result: FrontResult, truth_openpose_m: np.ndarray, cameras: dict) -> list[float]:
+    """Mean joint error of every detection of the set matched to a ground-truth person (pixels)."""
+    from scorehmr_ros.perception.keypoint_eval import match_detections, mirror_index_from_names, project_people
+    from scorehmr_ros.perception.layouts import OPENPOSE25_NAMES, convert_keypoints
+
+    mirror = mirror_index_from_names(OPENPOSE25_NAMES)
+    errors = []
+    for view in result.keypoints.views:
+        if view.num_people == 0:
+            continue
+        keypoints = view.keypoints.astype(np.float64)
+        if view.layout != "openpose25":
+            keypoints = convert_keypoints(keypoints, source=view.layout, target="openpose25")
+        truth_px, visible = project_people(truth_openpose_m, cameras[view.camera])
+        match = match_detections(keypoints_px=keypoints, truth_px=truth_px, truth_visible=visible,
+                                 mirror_index=mirror)
+        errors += [float(e) for e, p in zip(match.error_px, match.person, strict=True) if p >= 0 and np.isfinite(e)]
+    return errors
 
 
 def time_sets(front: PerceptionFront, sets: list[list[CameraFrame]], *, num_cameras: int,
-              warmup: int = 2) -> SetTimings:
-    """Run ``front.process`` on the first ``num_cameras`` views of every set; the first ``warmup`` are untimed."""
+              warmup: int = 2, truth_openpose_m: np.ndarray | None = None, cameras: tuple = ()) -> SetTimings:
+    """Run ``front.process`` on the first ``num_cameras`` views of every set; the first ``warmup`` are untimed.
+
+    truth_openpose_m: (T, P, 25, 3) ground truth per set with the rig's ``cameras``: keypoint errors are measured.
+    """
     if not 1 <= num_cameras <= len(sets[0]):
         raise ValueError(f"num_cameras: must be in [1, {len(sets[0])}] (cameras rendered), got {num_cameras}")
     if len(sets) <= warmup:
         raise ValueError(f"sets: need more than warmup={warmup} sets, got {len(sets)}")
+    front.reset()
     for frames in sets[:warmup]:
         front.process(frames[0].stamp_ns, frames[:num_cameras])
-    latency, detect, keypoints, people = [], [], [], []
-    for frames in sets[warmup:]:
+    camera_of = {camera.name: camera for camera in cameras}
+    latency, detect, keypoints, people, detected, errors = [], [], [], [], 0, []
+    for t, frames in enumerate(sets[warmup:], start=warmup):
         start = time.perf_counter()
         result: FrontResult = front.process(frames[0].stamp_ns, frames[:num_cameras])
         latency.append(time.perf_counter() - start)
         detect.append(result.detect_s)
         keypoints.append(result.keypoints_s)
         people += [view.num_people for view in result.keypoints.views]
+        detected += len(result.detected_views)
+        if truth_openpose_m is not None:
+            errors += keypoint_errors_px(result, truth_openpose_m[t], camera_of)
     return SetTimings(num_cameras=num_cameras, num_sets=len(latency), latency_ms=1e3 * np.asarray(latency),
                       detect_ms=1e3 * np.asarray(detect), keypoints_ms=1e3 * np.asarray(keypoints),
-                      people_per_view=float(np.mean(people)))
+                      people_per_view=float(np.mean(people)), detector_runs_per_view=detected / len(people),
+                      keypoint_error_px=float(np.median(errors)) if errors else float("nan"),
+                      path="tracked" if front.config.track_people else "detect every set")
 
 
 def markdown_table(timings: list[SetTimings]) -> str:
-    """One row per camera count: sets/s, latency p50/p90, detector and landmark medians, people per view."""
-    lines = ["| cameras | sets/s | latency p50 ms | latency p90 ms | detector p50 ms | landmarks p50 ms "
-             "| people per view |",
-             "|---|---|---|---|---|---|---|"]
+    """One row per camera count and path: sets/s (and its ratio to the detect-every-set row of the same count),
+    latency p50/p90, detector and landmark medians, detector runs per view, people per view, keypoint error."""
+    baseline = {t.num_cameras: t.sets_per_s for t in timings if t.path == "detect every set"}
+    lines = ["| cameras | path | sets/s | vs detect every set | latency p50 ms | latency p90 ms | detector p50 ms "
+             "| landmarks p50 ms | detector runs per view | people per view | keypoint error px |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for t in timings:
-        lines.append(f"| {t.num_cameras} | {t.sets_per_s:.1f} | {np.median(t.latency_ms):.1f} | "
+        ratio = f"{t.sets_per_s / baseline[t.num_cameras]:.2f}x" if t.num_cameras in baseline else "-"
+        lines.append(f"| {t.num_cameras} | {t.path} | {t.sets_per_s:.1f} | {ratio} | {np.median(t.latency_ms):.1f} | "
                      f"{np.percentile(t.latency_ms, 90):.1f} | {np.median(t.detect_ms):.1f} | "
-                     f"{np.median(t.keypoints_ms):.1f} | {t.people_per_view:.2f} |")
+                     f"{np.median(t.keypoints_ms):.1f} | {t.detector_runs_per_view:.2f} | {t.people_per_view:.2f} | "
+                     f"{t.keypoint_error_px:.1f} |")
     return "\n".join(lines)
 
 
@@ -125,12 +181,14 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--frames: at least 3, got {args.frames}")
 
     start = time.perf_counter()
-    sets = render_sets(num_cameras=max(args.cameras), num_frames=args.frames, fps=args.fps, seed=args.seed)
+    rendered = render_sets(num_cameras=max(args.cameras), num_frames=args.frames, fps=args.fps, seed=args.seed)
     render_s = time.perf_counter() - start
-    front = PerceptionFront(detector=build_detector(DetectorConfig(num_threads=args.threads)),
-                            estimator=build_keypoint_estimator(KeypointConfig(num_threads=args.threads)),
-                            config=FrontConfig())
-    timings = [time_sets(front, sets, num_cameras=count) for count in args.cameras]
+    detector = build_detector(DetectorConfig(num_threads=args.threads))
+    estimator = build_keypoint_estimator(KeypointConfig(num_threads=args.threads))
+    fronts = [PerceptionFront(detector=detector, estimator=estimator, config=FrontConfig(track_people=tracked))
+              for tracked in (False, True)]
+    timings = [time_sets(front, rendered.sets, num_cameras=count, truth_openpose_m=rendered.truth_openpose_m,
+                         cameras=rendered.cameras) for count in args.cameras for front in fronts]
     load = os.getloadavg()
     sys.stdout.write(f"demo{max(args.cameras)} rig, 640x480 views, 2 people, {args.frames} frames rendered in "
                      f"{render_s:.1f} s; PerceptionFront (BlazePose detector + landmarks), {args.threads} threads, "

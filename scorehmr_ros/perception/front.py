@@ -14,7 +14,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from scorehmr_ros.core.config_fields import check_settings, setting
-from scorehmr_ros.perception.backends.types import KeypointEstimator, PersonDetections, PersonDetector
+from scorehmr_ros.perception.backends.types import (
+    KeypointEstimator,
+    PersonDetections,
+    PersonDetector,
+    PersonKeypoints,
+)
 from scorehmr_ros.perception.layouts import LAYOUTS, convert_keypoints
 from scorehmr_ros.perception.observations import MultiViewObservation, ViewObservation
 
@@ -36,6 +41,11 @@ class FrontConfig:
     processing_queue: int = setting(2, "synchronized sets waiting for the detector; older ones are dropped",
                                     minimum=1, maximum=100)
     publish_debug_image: bool = setting(False, "publish <cam>/debug_image with boxes and skeletons")
+    track_people: bool = setting(True, "crop each person where the previous set's landmarks put them and run the "
+                                 "detector only on views that lost someone, have nobody, or are due for newcomers "
+                                 "(detect_interval); false: the detector runs on every view of every set")
+    detect_interval: int = setting(5, "sets between detector runs on a view whose people are all tracked (how soon "
+                                   "a newcomer is found)", minimum=1, maximum=1000)
     diagnostics_period_s: float = setting(1.0, "period of /diagnostics", unit="s", minimum=0.1, maximum=60.0)
 
     def validate(self) -> FrontConfig:
@@ -62,12 +72,23 @@ class CameraFrame:
 
 @dataclass(frozen=True)
 class FrontResult:
-    """Detections and keypoints of one set, and how long each stage took (seconds)."""
+    """Detections and keypoints of one set, and how long each stage took (seconds).
+
+    detected_views: cameras the detector ran on (the others were cropped from tracked people).
+    """
 
     detections: MultiViewObservation
     keypoints: MultiViewObservation | None
     detect_s: float
     keypoints_s: float
+    detected_views: tuple[str, ...] = ()
+
+
+#: Two people whose alignment centres (BlazePose: hip centres) are closer than this fraction of the smaller alignment
+#: radius are one person (people side by side are about half a radius apart; one person's crops within a tenth).
+SAME_PERSON_CENTER_FRACTION = 0.3
+#: Without alignment points: boxes that overlap this much are one person.
+SAME_PERSON_IOU = 0.6
 
 
 def detections_observation(stamp_ns: int, frames: Sequence[CameraFrame], detections: Sequence[PersonDetections],
@@ -89,14 +110,90 @@ def detection_warnings(frames: Sequence[CameraFrame], detections: Sequence[Perso
             for frame, found in zip(frames, detections, strict=True) if found.capped]
 
 
+def box_iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """IoU of one (4,) xyxy box with (N, 4) boxes -> (N,); 0 where the union is empty."""
+    lo = np.maximum(box[:2], boxes[:, :2])
+    hi = np.minimum(box[2:], boxes[:, 2:])
+    inter = np.prod(np.clip(hi - lo, 0.0, None), axis=1)
+    union = np.prod(np.clip(box[2:] - box[:2], 0.0, None)) + np.prod(np.clip(boxes[:, 2:] - boxes[:, :2], 0.0, None),
+                                                                      axis=1) - inter
+    return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
+
+
+def _select(detections: PersonDetections, keep: np.ndarray) -> PersonDetections:
+    points = None if detections.keypoints_px is None else detections.keypoints_px[keep]
+    return PersonDetections(detections.boxes_xyxy_px[keep], detections.scores[keep], points)
+
+
+def _concat(first: PersonDetections, second: PersonDetections) -> PersonDetections:
+    """Both sets of people; detector keypoints only when both have them with the same count per person."""
+    if first.num_people == 0:
+        return second
+    if second.num_people == 0:
+        return first
+    points = None
+    if (first.keypoints_px is not None and second.keypoints_px is not None
+            and first.keypoints_px.shape[1] == second.keypoints_px.shape[1]):
+        points = np.concatenate([first.keypoints_px, second.keypoints_px])
+    return PersonDetections(np.concatenate([first.boxes_xyxy_px, second.boxes_xyxy_px]),
+                            np.concatenate([first.scores, second.scores]), points)
+
+
+def same_people(candidates: PersonDetections, reference: PersonDetections) -> np.ndarray:
+    """(C, R) True where candidate c and reference person r are the same person: alignment centres within
+    SAME_PERSON_CENTER_FRACTION of the smaller radius (centre -> scale point) when both have detector keypoints,
+    else boxes overlapping by SAME_PERSON_IOU."""
+    if candidates.num_people == 0 or reference.num_people == 0:
+        return np.zeros((candidates.num_people, reference.num_people), bool)
+    if candidates.keypoints_px is not None and reference.keypoints_px is not None:
+        def centre_radius(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            return points[:, 0], np.linalg.norm(points[:, 1] - points[:, 0], axis=-1)
+
+        (centre_c, radius_c), (centre_r, radius_r) = (centre_radius(candidates.keypoints_px),
+                                                      centre_radius(reference.keypoints_px))
+        distance = np.linalg.norm(centre_c[:, None] - centre_r[None], axis=-1)
+        return distance < SAME_PERSON_CENTER_FRACTION * np.minimum(radius_c[:, None], radius_r[None])
+    return np.stack([box_iou(box, reference.boxes_xyxy_px) for box in candidates.boxes_xyxy_px]) >= SAME_PERSON_IOU
+
+
+def distinct_people(detections: PersonDetections) -> PersonDetections:
+    """Drop a person who is the same as a higher-scored one (two crops converged on one person)."""
+    order = np.argsort(-detections.scores, kind="stable")
+    kept: list[int] = []
+    for index in order:
+        if not kept or not same_people(_select(detections, np.array([index])), _select(detections, np.array(kept))
+                                       ).any():
+            kept.append(int(index))
+    return _select(detections, np.array(sorted(kept), dtype=np.int64))
+
+
 class PerceptionFront:
-    """Detector and keypoint estimator over the views of a set, batched across views."""
+    """Detector and keypoint estimator over the views of a set, batched across views.
+
+    :meth:`process` tracks people per camera (``track_people``): a person found in one set is cropped in the next
+    where the estimator's ``next_detections`` put them, and the detector runs only on a view that has nobody
+    tracked, lost someone in the previous set, or has gone ``detect_interval`` sets without it (newcomers); its
+    new people are added to the tracked ones they do not overlap. :meth:`detect` and :meth:`estimate` (the
+    separate detector and keypoint nodes) never track.
+    """
 
     def __init__(self, *, detector: PersonDetector | None, estimator: KeypointEstimator | None,
                  config: FrontConfig) -> None:
         self.detector = detector
         self.estimator = estimator
         self.config = config.validate()
+        self._tracked: dict[str, PersonDetections] = {}  # camera -> where its people are expected in the next set
+        self._sets_since_detector: dict[str, int] = {}  # camera -> sets since the detector last ran on it
+
+    def reset(self) -> None:
+        """Forget the tracked people (after a clock jump or a camera restart): the next set detects afresh."""
+        self._tracked.clear()
+        self._sets_since_detector.clear()
+
+    def _needs_detector(self, camera: str) -> bool:
+        tracked = self._tracked.get(camera)
+        return (not self.config.track_people or tracked is None or tracked.num_people == 0
+                or self._sets_since_detector.get(camera, 0) + 1 >= self.config.detect_interval)
 
     def detect(self, stamp_ns: int, frames: Sequence[CameraFrame], *, missing: Sequence[str] = ()
                ) -> tuple[MultiViewObservation, list[PersonDetections]]:
@@ -115,6 +212,12 @@ class PerceptionFront:
         ``raw_detections`` (the detector's own results, with its alignment keypoints) is used when
         the detector ran in this process; otherwise the boxes of ``detections`` are used.
         """
+        return self._estimate(detections, frames, raw_detections)[0]
+
+    def _estimate(self, detections: MultiViewObservation, frames: Mapping[str, CameraFrame],
+                  raw_detections: Sequence[PersonDetections] | None) -> tuple[MultiViewObservation,
+                                                                              list[PersonKeypoints]]:
+        """:meth:`estimate`, also returning the estimator's own result per view (in the order of the views)."""
         if self.estimator is None:
             raise RuntimeError("this front has no keypoint estimator")
         views = [view for view in detections.views if view.camera in frames]
@@ -133,15 +236,47 @@ class PerceptionFront:
                 width_px=view.width_px, height_px=view.height_px, boxes_xyxy_px=people.boxes_xyxy_px,
                 scores=people.scores, layout=layout, keypoints=keypoints))
         return MultiViewObservation(stamp_ns=detections.stamp_ns, frame_id=detections.frame_id,
-                                    views=tuple(output), missing_cameras=detections.missing_cameras)
+                                    views=tuple(output), missing_cameras=detections.missing_cameras), estimated
 
     def process(self, stamp_ns: int, frames: Sequence[CameraFrame], *, missing: Sequence[str] = ()) -> FrontResult:
-        """Both stages on one synchronized set."""
+        """Both stages on one synchronized set, tracking people per camera (see the class docstring)."""
+        if self.detector is None:
+            raise RuntimeError("this front has no detector")
         start = time.perf_counter()
-        detections, raw = self.detect(stamp_ns, frames, missing=missing)
+        for camera in set(self._tracked) - {frame.camera for frame in frames}:
+            del self._tracked[camera]  # a camera missing from a set is detected afresh when it returns
+        to_detect = [frame for frame in frames if self._needs_detector(frame.camera)]
+        found = dict(zip([f.camera for f in to_detect], self.detector.detect([f.image_bgr for f in to_detect])
+                         if to_detect else [], strict=True))
+        people = []
+        for frame in frames:
+            tracked = self._tracked.get(frame.camera, PersonDetections.empty()) if self.config.track_people \
+                else PersonDetections.empty()
+            new = found.get(frame.camera, PersonDetections.empty())
+            if tracked.num_people and new.num_people:  # a detection of a tracked person is that person
+                new = _select(new, np.flatnonzero(~same_people(new, tracked).any(axis=1)))
+            people.append(_concat(tracked, new))
+            self._sets_since_detector[frame.camera] = (0 if frame.camera in found
+                                                       else self._sets_since_detector.get(frame.camera, 0) + 1)
+        detections = detections_observation(stamp_ns, frames, people, world_frame=self.config.world_frame,
+                                            missing=missing)
         middle = time.perf_counter()
         keypoints = None
         if self.estimator is not None:
-            keypoints = self.estimate(detections, {frame.camera: frame for frame in frames}, raw)
+            keypoints, estimated = self._estimate(detections, {frame.camera: frame for frame in frames}, people)
+            self._follow(frames, people, estimated)
         return FrontResult(detections=detections, keypoints=keypoints, detect_s=middle - start,
-                           keypoints_s=time.perf_counter() - middle)
+                           keypoints_s=time.perf_counter() - middle, detected_views=tuple(found))
+
+    def _follow(self, frames: Sequence[CameraFrame], people: Sequence[PersonDetections],
+                estimated: Sequence[PersonKeypoints]) -> None:
+        """Where each camera's people are expected next; a view that lost someone gets the detector next set."""
+        for frame, cropped, result in zip(frames, people, estimated, strict=True):
+            following = result.next_detections
+            if not self.config.track_people or following is None:
+                self._tracked.pop(frame.camera, None)
+                continue
+            following = distinct_people(following)
+            self._tracked[frame.camera] = following
+            if following.num_people < cropped.num_people:
+                self._sets_since_detector[frame.camera] = self.config.detect_interval  # look again next set

@@ -8,8 +8,9 @@ person the detector finds gets landmarks:
      the square around the alignment circle).
   2. ``pose_landmark_full.tflite`` on a 256 x 256 rotated crop per person, all people of all views in
      one batch -> 33 landmarks (layout "mediapipe33"), confidence = visibility.
-Not done (MediaPipe does them): landmark smoothing across frames, and tracking the ROI from the
-previous frame's landmarks (every frame is detected afresh).
+The landmarker also returns, per person, the crop for the next frame from its two auxiliary landmarks
+(hip centre and full-body scale point, the same alignment points as the detector's), which is how MediaPipe
+tracks a person without running the detector; ``PerceptionFront`` uses it. Not done: landmark smoothing.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ from scorehmr_ros.perception.backends.types import (
 
 LAYOUT = "mediapipe33"
 NUM_BODY_LANDMARKS = 33
+#: The auxiliary landmarks after the body ones: hip centre, then the full-body scale point (the ROI of the next frame).
+AUX_CENTER, AUX_SCALE_POINT = 33, 34
 #: Model files inside the installed mediapipe package.
 BUNDLED_DETECTOR = "modules/pose_detection/pose_detection.tflite"
 BUNDLED_LANDMARKER = "modules/pose_landmark/pose_landmark_full.tflite"
@@ -191,6 +194,10 @@ class BlazePoseLandmarker:
         keep = presence[people] >= self.config.presence_threshold
         points = landmarks.points_px[people][keep, :NUM_BODY_LANDMARKS]
         confidence = landmarks.visibility[people][keep, :NUM_BODY_LANDMARKS]
+        scores = (detections.scores[keep] * presence[people][keep]).astype(np.float32)
+        alignment = landmarks.points_px[people][keep][:, [AUX_CENTER, AUX_SCALE_POINT]].astype(np.float32)  # (P, 2, 2)
+        next_boxes = np.stack([alignment_box_xyxy_px(k) for k in alignment]) if len(alignment) else np.zeros((0, 4))
+        following = PersonDetections(next_boxes.astype(np.float32), presence[people][keep].astype(np.float32),
+                                     alignment)
         return PersonKeypoints(LAYOUT, points.astype(np.float32), confidence.astype(np.float32),
-                               detections.boxes_xyxy_px[keep].astype(np.float32),
-                               (detections.scores[keep] * presence[people][keep]).astype(np.float32))
+                               detections.boxes_xyxy_px[keep].astype(np.float32), scores, next_detections=following)

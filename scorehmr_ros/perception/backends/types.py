@@ -80,6 +80,9 @@ class PersonKeypoints:
         confidence: (P, J) float32 in [0, 1]; 0 for a joint not seen.
         boxes_xyxy_px: (P, 4) float32 the box each person was estimated in.
         scores: (P,) float32 person score.
+        next_detections: where to look for these P people in the next frame of the same camera, as detections
+            the estimator takes (BlazePose: the crop from its auxiliary landmarks, as MediaPipe tracks a person);
+            None when the backend cannot say (the detector then runs on every frame).
     """
 
     layout: str
@@ -87,6 +90,7 @@ class PersonKeypoints:
     confidence: np.ndarray
     boxes_xyxy_px: np.ndarray
     scores: np.ndarray
+    next_detections: PersonDetections | None = None
 
     def __post_init__(self) -> None:
         joints = get_layout(self.layout).num_joints
@@ -96,6 +100,8 @@ class PersonKeypoints:
             if np.shape(getattr(self, name)) != shape:
                 raise ValueError(f"{name} must be {shape} for {count} people in layout {self.layout}, "
                                  f"got {np.shape(getattr(self, name))}")
+        if self.next_detections is not None and self.next_detections.num_people != count:
+            raise ValueError(f"next_detections must hold the {count} people, got {self.next_detections.num_people}")
 
     @property
     def num_people(self) -> int:
