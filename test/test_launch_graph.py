@@ -172,7 +172,7 @@ def test_relative_model_paths_resolve_next_to_the_rig_file(tmp_path):
     (lambda d: d.update(perceptoin={}), r"unknown top-level keys \['perceptoin'\]"),
     (lambda d: d["cameras"][0].update(image_topic="cam0/image"),
      r"cameras\[cam0\]\.image_topic: must be an absolute topic"),
-    (lambda d: d["cameras"][0].pop("K"), r"cameras\[0\]: missing keys \['K'\]"),
+    (lambda d: d["cameras"][0].pop("K"), r"cameras\[0\] \(camera 'cam0'\): missing keys \['K'\]"),
 ])
 def test_bad_sections_fail_naming_the_key(tmp_path, edit, message):
     with pytest.raises(LaunchGraphError, match=message):

@@ -64,7 +64,11 @@ def _run_import(args) -> int:
     except SmplImportError as error:
         _LOG.error("%s", error)
         return 1
-    _LOG.info("wrote %s%s", written, "" if j19 else " (no J19 regressor: extra joints will be zero)")
+    import numpy as np
+
+    with np.load(written, allow_pickle=False) as data:
+        has_j19 = "J19" in data.files
+    _LOG.info("wrote %s%s", written, "" if has_j19 else " (no J19 regressor: extra joints will be zero)")
     return 0
 
 

@@ -23,6 +23,7 @@ import numpy as np
 import scipy.sparse
 
 from scorehmr_ros.core.body_model import (
+    EXTRA_REGRESSOR_KEYS,
     MODEL_FORMAT_VERSION,
     NUM_EXTRA_JOINTS,
     NUM_VERTICES,
@@ -35,6 +36,9 @@ SMPL_KEYS = ("v_template", "shapedirs", "posedirs", "J_regressor", "weights", "k
 _FLOAT_KEYS = ("v_template", "shapedirs", "posedirs", "J_regressor", "weights")
 #: Extra key written by our stand-in generator (assets.standin.STANDIN_PKL_KEY).
 STANDIN_PKL_KEY = "scorehmr_ros_standin"
+#: Deepest nesting of dicts / chumpy objects accepted: an SMPL pickle is a flat dict of arrays, and a crafted
+#: deeply nested file must end in a clear error, not in Python's recursion limit.
+MAX_NESTING = 16
 
 
 class SmplImportError(ValueError):
@@ -48,10 +52,14 @@ class _ChumpyArray:
         self.state = state
 
     def to_array(self) -> np.ndarray:
-        state = getattr(self, "state", None)
-        value = state.get("x") if isinstance(state, dict) else None
-        if isinstance(value, _ChumpyArray):
-            return value.to_array()
+        value = self
+        for _ in range(MAX_NESTING):  # a Ch may wrap a Ch: follow 'x' a bounded number of times
+            state = getattr(value, "state", None)
+            value = state.get("x") if isinstance(state, dict) else None
+            if not isinstance(value, _ChumpyArray):
+                break
+        else:
+            raise SmplImportError(f"chumpy Ch objects nested more than {MAX_NESTING} deep; not an SMPL file")
         if not isinstance(value, np.ndarray):
             raise SmplImportError("a chumpy Ch object in the file has no array value 'x'")
         return value
@@ -128,12 +136,14 @@ class RestrictedUnpickler(pickle.Unpickler):
                                   "refusing to load it") from None
 
 
-def _plain(value):
-    """Replace inert chumpy / sparse objects by numpy arrays (recursively in dicts)."""
+def _plain(value, depth: int = 0):
+    """Replace inert chumpy / sparse objects by numpy arrays (in dicts, at most MAX_NESTING levels deep)."""
+    if depth > MAX_NESTING:
+        raise SmplImportError(f"dicts nested more than {MAX_NESTING} deep; an SMPL file is a flat dict of arrays")
     if isinstance(value, _ChumpyArray | _SparseMatrix):
         return value.to_array()
     if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items()}
+        return {key: _plain(item, depth + 1) for key, item in value.items()}
     return value
 
 
@@ -150,6 +160,8 @@ def read_restricted_pickle(path: str | Path):
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError,
             UnicodeDecodeError) as error:
         raise SmplImportError(f"{path}: not a readable SMPL pickle ({type(error).__name__}: {error})") from None
+    except RecursionError:
+        raise SmplImportError(f"{path}: nested too deeply to be an SMPL pickle; refusing it") from None
     try:
         return _plain(loaded)
     except SmplImportError as error:
@@ -171,6 +183,10 @@ def _smpl_arrays(path: Path) -> tuple[dict[str, np.ndarray], str | None]:
         if not isinstance(value, np.ndarray):
             raise SmplImportError(f"{path}: {key} is a {type(value).__name__}, expected an array")
         arrays[key] = value.astype(np.float64) if key in _FLOAT_KEYS else value.astype(np.int64)
+    for key in EXTRA_REGRESSOR_KEYS:  # smplx-style files carry the extra-joint regressor inside
+        if isinstance(content.get(key), np.ndarray):
+            arrays["J19"] = content[key].astype(np.float64)
+            break
     standin = content.get(STANDIN_PKL_KEY)
     return arrays, (str(standin) if standin is not None else None)
 
@@ -188,7 +204,8 @@ def import_smpl(smpl_pkl: str | Path, *, j19_pkl: str | Path | None = None) -> d
 
     Returns our layout: v_template (6890, 3), shapedirs (6890, 3, S >= 10, all kept),
     posedirs (6890, 3, 207), J_regressor (24, 6890) dense, weights (6890, 24),
-    kintree_table (2, 24), f (13776, 3), optional J19 (19, 6890), is_standin (True only for the
+    kintree_table (2, 24), f (13776, 3), optional J19 (19, 6890) (from ``j19_pkl``, else from the pickle's
+    ``J19`` / ``J_regressor_extra``), is_standin (True only for the
     pickle our stand-in generator writes),
     description naming the source file and its SHA-256.
     """

@@ -54,6 +54,8 @@ JOINT_NAMES_44 = (
 )
 #: Version of our .npz layout.
 MODEL_FORMAT_VERSION = 1
+#: Names the (19, 6890) extra-joint regressor goes by: ours first, then smplx's and the official ScoreHMR code's.
+EXTRA_REGRESSOR_KEYS = ("J19", "J_regressor_extra")
 
 
 class BodyModelFileError(ValueError):
@@ -92,12 +94,37 @@ def _expected_shapes(num_betas: int) -> dict[str, tuple[int, ...]]:
     }
 
 
+def canonical_model_arrays(arrays: dict[str, np.ndarray], *, source: str) -> dict[str, np.ndarray]:
+    """``arrays`` with the extra-joint regressor under our key ``J19``, whichever of EXTRA_REGRESSOR_KEYS it has.
+
+    Raises:
+        BodyModelFileError: two different extra-joint regressors, or a (19, 6890) array under a name we do not
+            read (rather than run with the 19 extra joints silently zero).
+    """
+    arrays = dict(arrays)
+    given = [key for key in EXTRA_REGRESSOR_KEYS if key in arrays]
+    if len(given) > 1 and not all(np.array_equal(arrays[given[0]], arrays[key]) for key in given[1:]):
+        raise BodyModelFileError(f"{source}: holds different extra-joint regressors under {given}; keep one")
+    if given:
+        arrays["J19"] = arrays[given[0]]
+        for key in given:
+            if key != "J19":
+                del arrays[key]
+    extra_shape = (NUM_EXTRA_JOINTS, NUM_VERTICES)
+    unread = sorted(key for key, value in arrays.items()
+                    if key != "J19" and isinstance(value, np.ndarray) and value.shape == extra_shape)
+    if unread:
+        raise BodyModelFileError(f"{source}: array {unread[0]!r} of shape {extra_shape} looks like the extra-joint "
+                                 f"regressor; name it one of {list(EXTRA_REGRESSOR_KEYS)}")
+    return arrays
+
+
 def check_model_arrays(arrays: dict[str, np.ndarray], *, source: str) -> None:
     """Check the arrays of a body model (our layout) and raise BodyModelFileError naming the problem.
 
     Required: v_template (6890, 3), shapedirs (6890, 3, S >= 10), posedirs (6890, 3, 207),
     J_regressor (24, 6890) dense, weights (6890, 24), kintree_table (2, 24), f (13776, 3)
-    with indices in [0, 6890). Optional: J19 (19, 6890).
+    with indices in [0, 6890). Optional: J19 (19, 6890) (see :func:`canonical_model_arrays` for its other names).
     """
     shapedirs = arrays.get("shapedirs")
     num_betas = shapedirs.shape[-1] if isinstance(shapedirs, np.ndarray) and shapedirs.ndim == 3 else NUM_BETAS
@@ -135,6 +162,7 @@ def load_model_arrays(path: str | Path) -> dict[str, np.ndarray]:
             arrays = {key: data[key] for key in data.files}
     except (OSError, ValueError) as error:  # not a zip/npz, or object arrays that need pickle
         raise BodyModelFileError(f"{path}: not a plain-array .npz body model ({error})") from error
+    arrays = canonical_model_arrays(arrays, source=str(path))
     check_model_arrays(arrays, source=str(path))
     return arrays
 
@@ -154,6 +182,7 @@ class BodyModel(torch.nn.Module):
 
     def __init__(self, arrays: dict[str, np.ndarray], *, source: str = "arrays") -> None:
         super().__init__()
+        arrays = canonical_model_arrays(arrays, source=source)
         check_model_arrays(arrays, source=source)
         self.is_standin = bool(arrays.get("is_standin", np.array(False)))
         self.description = str(arrays.get("description", np.array(f"SMPL body model from {source}")))

@@ -2,8 +2,10 @@
 
 Input keys: cam_K (V,3,3), cam_dist (V,5) plumb_bob (zeros for none), cam_R (V,3,3) and cam_t (V,3) world -> camera
 (x_cam = R x_world + t, metres), img_size (V,2) as (W,H), keypoints_2d (T,P,V,J,3) pixels + confidence
-(0 = missing), layout (string: openpose25, coco17, mediapipe33), fps (scalar); optional init_pose (T,P,V,24,3,3)
-per-view estimates with the global orientation in that camera's optical frame, and init_betas (T,P,V,10).
+(0 = missing), layout (string: openpose25, coco17, mediapipe33), and the recording's time: fps (scalar, frame k at
+k / fps seconds) or stamps_s (T,) strictly increasing seconds of each frame (either; stamps_s wins); optional init_pose
+(T,P,V,24,3,3) per-view estimates with the global orientation in that camera's optical frame, and init_betas
+(T,P,V,10). The streaming smoother runs on these times (its smoothness is per second, not per frame).
 Output keys (world frame): global_orient (T,P,3,3), body_pose (T,P,23,3,3), betas (T,P,10), transl (T,P,3),
 joints (T,P,24,3) SMPL joints, valid (T,P) (False: not fitted, or a prediction while no camera saw the person).
 """
@@ -35,6 +37,21 @@ def _check(arrays: dict[str, np.ndarray], key: str, shape: tuple, names: str, pa
     return value
 
 
+def _frame_times_s(arrays: dict[str, np.ndarray], num_frames: int, path: Path) -> np.ndarray:
+    """(T,) seconds of each frame: the file's stamps_s, else k / fps."""
+    if "stamps_s" in arrays:
+        stamps = _check(arrays, "stamps_s", (num_frames,), f"(T={num_frames},)", path).astype(np.float64)
+        if np.any(np.diff(stamps) <= 0):
+            raise CalibratedFileError(f"{path}: key 'stamps_s' must be strictly increasing seconds")
+        return stamps
+    if "fps" not in arrays:
+        raise CalibratedFileError(f"{path}: missing the recording's time: key 'fps' (scalar) or 'stamps_s' (T,)")
+    fps = float(_check(arrays, "fps", (), "() scalar", path))
+    if fps <= 0:
+        raise CalibratedFileError(f"{path}: key 'fps' must be > 0, got {fps}")
+    return np.arange(num_frames, dtype=np.float64) / fps
+
+
 def read_calibrated_file(path: Path) -> dict[str, np.ndarray | str | float]:
     """Load and check the input npz (no pickles); raises CalibratedFileError naming the key and expected shape."""
     from scorehmr_ros.core.fit_cli import load_input_npz
@@ -56,8 +73,7 @@ def read_calibrated_file(path: Path) -> dict[str, np.ndarray | str | float]:
     J = LAYOUTS[layout].num_joints
     keypoints = _check(arrays, "keypoints_2d", (None, None, V, J, 3), f"(T, P, V={V}, J={J}, 3)", path)
     T, P = keypoints.shape[:2]
-    out.update(layout=layout, keypoints_2d=keypoints,
-               fps=float(_check(arrays, "fps", (), "() scalar", path)))
+    out.update(layout=layout, keypoints_2d=keypoints, stamps_s=_frame_times_s(arrays, T, path))
     if ("init_pose" in arrays) != ("init_betas" in arrays):
         raise CalibratedFileError(f"{path}: give both 'init_pose' (T, P, V, 24, 3, 3) and 'init_betas' (T, P, V, 10) "
                                   "or neither")
@@ -105,10 +121,12 @@ def fit_recording(data: dict, *, diffusion, body_model, streaming: bool, window:
         fitter = StreamingFitter(diffusion=diffusion, body=body, rig=rig,
                                  config=StreamingConfig(window=window, lag=lag))
         results = []
+        stamps_s = data["stamps_s"]
         for t in tqdm(range(T), desc="frames", unit="frame", disable=not progress):
             results += fitter.step(track_ids=list(range(P)), keypoints_px=keypoints[t],
                                    init_pose=None if init_pose is None else init_pose[t],
-                                   init_betas=None if init_betas is None else init_betas[t])
+                                   init_betas=None if init_betas is None else init_betas[t],
+                                   stamp_s=float(stamps_s[t]))
         for r in results + fitter.flush():
             store(r.frame_index, r.track_id, r.rotations, r.betas, r.transl_m, r.smpl_joints_m, r.observed)
         return out

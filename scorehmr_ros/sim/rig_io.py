@@ -49,29 +49,64 @@ def camera_to_dict(camera: Camera) -> dict:
     }
 
 
+def _numbers(where: str, key: str, value, shape: tuple[int | None, ...], expected: str) -> np.ndarray:
+    """``value`` as a float64 array of ``shape`` (None: any length) holding finite YAML numbers only."""
+    def leaves(item) -> list:
+        return [x for element in item for x in leaves(element)] if isinstance(item, (list, tuple)) else [item]
+
+    bad = RigError(f"{where}: {key}: expected {expected}, got {value!r}")
+    if not isinstance(value, (list, tuple)) or any(isinstance(x, bool) or not isinstance(x, (int, float))
+                                                   for x in leaves(value)):
+        raise bad
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except ValueError:  # ragged nesting
+        raise bad from None
+    if array.ndim != len(shape) or any(n is not None and n != got for n, got in zip(shape, array.shape, strict=True)) \
+            or not np.all(np.isfinite(array)):
+        raise bad
+    return array
+
+
+def _integer(where: str, key: str, value) -> int:
+    # YAML 640.0 or 640.7 is not an image size: refuse rather than truncate.
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise RigError(f"{where}: {key}: expected an integer number of pixels, got {value!r}")
+    return value
+
+
+def _text(where: str, key: str, value, default: str = "") -> str:
+    if value is None:  # an empty YAML value
+        return default
+    if not isinstance(value, (str, int)) or isinstance(value, bool):
+        raise RigError(f"{where}: {key}: expected a string, got {value!r}")
+    return str(value)
+
+
 def camera_from_dict(entry: dict, *, where: str = "camera") -> Camera:
-    """A ``Camera`` from its YAML mapping; errors name the entry and the missing or bad field."""
+    """A ``Camera`` from its YAML mapping; every error is one line naming ``where`` (file and entry), the
+    camera's name and the missing or bad key. Sizes must be integers, everything else finite numbers."""
     if not isinstance(entry, dict):
         raise RigError(f"{where}: expected a mapping, got {type(entry).__name__}")
+    if "name" in entry:
+        where = f"{where} (camera {_text(where, 'name', entry['name'], '')!r})"
     missing = [key for key in _CAMERA_KEYS if key not in entry]
     if missing:
         raise RigError(f"{where}: missing keys {missing} (needs {list(_CAMERA_KEYS)})")
-    quaternion = np.asarray(entry["orientation_xyzw"], dtype=np.float64)
-    position = np.asarray(entry["position_m"], dtype=np.float64)
-    if quaternion.shape != (4,) or position.shape != (3,):
-        raise RigError(f"{where}: orientation_xyzw needs 4 numbers and position_m 3, got "
-                       f"{quaternion.tolist()} and {position.tolist()}")
+    quaternion = _numbers(where, "orientation_xyzw", entry["orientation_xyzw"], (4,), "4 numbers [x, y, z, w]")
+    position = _numbers(where, "position_m", entry["position_m"], (3,), "3 numbers [x, y, z] in metres")
     if abs(np.linalg.norm(quaternion) - 1.0) > 1e-3:
         raise RigError(f"{where}: orientation_xyzw must be a unit quaternion, norm is {np.linalg.norm(quaternion)}")
     R_world_cam = quaternion_to_matrix(np.roll(quaternion, 1))
+    K = _numbers(where, "K", entry["K"], (3, 3), "a 3x3 matrix of numbers [[fx, 0, cx], [0, fy, cy], [0, 0, 1]]")
+    width, height = _integer(where, "width", entry["width"]), _integer(where, "height", entry["height"])
+    distortion = _numbers(where, "distortion", entry.get("distortion") or [], (None,), "a list of numbers")
     try:
         return Camera(
-            name=str(entry["name"]), K=np.asarray(entry["K"], dtype=np.float64).reshape(3, 3),
-            width_px=int(entry["width"]), height_px=int(entry["height"]),
+            name=str(entry["name"]), K=K, width_px=width, height_px=height,
             R_cam_world=R_world_cam.T, t_cam_world_m=-R_world_cam.T @ position,
-            distortion_model=str(entry.get("distortion_model", "none")),
-            distortion=np.asarray(entry.get("distortion", []), dtype=np.float64),
-            frame_id=str(entry.get("frame_id", "")),
+            distortion_model=_text(where, "distortion_model", entry.get("distortion_model"), "none"),
+            distortion=distortion, frame_id=_text(where, "frame_id", entry.get("frame_id")),
         )
     except (CameraError, ValueError) as error:
         raise RigError(f"{where}: {error}") from error
@@ -104,6 +139,14 @@ def save_rig(rig: Rig, path: str | Path) -> None:
 
 
 def load_rig(path: str | Path) -> Rig:
-    """Read a rig YAML file."""
+    """Read a rig YAML file.
+
+    Raises:
+        RigError: the file cannot be read, or a bad entry (one line naming the file, camera and key).
+    """
     path = Path(path)
-    return rig_from_yaml(path.read_text(encoding="utf-8"), source=str(path))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise RigError(f"{path}: cannot read the rig file ({error})") from None
+    return rig_from_yaml(text, source=str(path))
