@@ -40,13 +40,31 @@ class TriangulationError(ValueError):
     """Keypoints and cameras that do not fit together (shapes, counts, non-finite values)."""
 
 
+#: Focal length up to which pixel thresholds are used as given; a camera with a longer focal length (more pixels per
+#: radian, e.g. the same view at a higher resolution) scales them by its focal length / this, so that they are the
+#: same angles there. Keypoint error grows with the person's size in pixels, but not below a few pixels, hence
+#: no scaling down. 1000 px: a 1280-px-wide camera with a 65 deg horizontal field of view.
+REFERENCE_FOCAL_PX = 1000.0
+
+
+def focal_scales(cameras: Sequence[Camera], reference_focal_px: float) -> np.ndarray:
+    """(V,) factor of each camera's pixel thresholds: max(1, focal / ``reference_focal_px``), focal = sqrt(fx fy);
+    all 1 when ``reference_focal_px`` is 0 (fixed pixels)."""
+    if reference_focal_px <= 0:
+        return np.ones(len(cameras))
+    focal_px = np.array([np.sqrt(camera.K[0, 0] * camera.K[1, 1]) for camera in cameras], dtype=np.float64)
+    return np.maximum(1.0, focal_px / reference_focal_px)
+
+
 @dataclass(frozen=True)
 class TriangulationConfig:
     """Triangulation parameters.
 
     Attributes:
         min_confidence: a keypoint with confidence <= this is missing.
-        outlier_threshold_px: tau, the reprojection error above which a view is an outlier, pixels.
+        outlier_threshold_px: tau, the reprojection error above which a view is an outlier, pixels (at a focal length
+            up to ``reference_focal_px``; see :func:`focal_scales`).
+        reference_focal_px: focal length up to which tau is in pixels; longer focal lengths scale it (0: never).
         robust_method: "view_pairs" (MSAC over view pairs), "drop_worst" or "none".
         undistort_iterations: Newton iterations inverting plumb-bob distortion.
     """
@@ -54,6 +72,9 @@ class TriangulationConfig:
     min_confidence: float = setting(0.05, "a keypoint with confidence <= this is missing", minimum=0.0, maximum=1.0)
     outlier_threshold_px: float = setting(20.0, "reprojection error above which a view is an outlier", unit="px",
                                           minimum=0.1, maximum=1000.0)
+    reference_focal_px: float = setting(REFERENCE_FOCAL_PX, "focal length up to which outlier_threshold_px is in "
+                                        "pixels; a camera with a longer one scales it by focal / this (0: never)",
+                                        unit="px", minimum=0.0, maximum=100000.0)
     robust_method: str = setting("view_pairs", "robust estimator over views", choices=ROBUST_METHODS)
     undistort_iterations: int = setting(20, "Newton iterations inverting plumb-bob distortion", minimum=1,
                                         maximum=100)
@@ -225,8 +246,10 @@ def _check_inputs(keypoints_px: np.ndarray, cameras: Sequence[Camera]) -> np.nda
 
 
 def _pair_hypotheses(xy: np.ndarray, weights: np.ndarray, seen: np.ndarray, keypoints: np.ndarray,
-                     cameras: Sequence[Camera], projections: np.ndarray, threshold_px: float) -> np.ndarray:
-    """(V, P, J) inlier views of the MSAC-best view-pair hypothesis (all False where no pair exists)."""
+                     cameras: Sequence[Camera], projections: np.ndarray, threshold_px: float,
+                     scale: np.ndarray) -> np.ndarray:
+    """(V, P, J) inlier views of the MSAC-best view-pair hypothesis (all False where no pair exists); a view's
+    errors count divided by its (V,) ``scale``."""
     V = len(cameras)
     pairs = list(combinations(range(V), 2))
     pair_weights = np.zeros((V, len(pairs)) + weights.shape[1:])
@@ -236,6 +259,7 @@ def _pair_hypotheses(xy: np.ndarray, weights: np.ndarray, seen: np.ndarray, keyp
     xy_pairs = np.broadcast_to(xy[:, None], (V, len(pairs)) + xy.shape[1:])
     candidates = triangulate_dlt(xy_pairs, pair_weights, projections)  # (K, P, J, 3)
     errors = reprojection_errors_px(candidates, keypoints[:, None], cameras)  # (V, K, P, J)
+    errors = errors / scale[:, None, None, None]
     errors = np.where(_depths_m(candidates, cameras) > 0, errors, np.inf)
     inlier = seen[:, None] & (errors < threshold_px)
     cost = np.sum(np.where(seen[:, None], weights[:, None] * np.minimum(np.nan_to_num(errors, nan=np.inf),
@@ -260,6 +284,7 @@ def triangulate(*, keypoints_px: np.ndarray, cameras: Sequence[Camera],
     """
     keypoints = _check_inputs(keypoints_px, cameras)
     tau = config.outlier_threshold_px
+    scale = focal_scales(cameras, config.reference_focal_px)  # errors compare with tau divided by this
     seen = (keypoints[..., 2] > config.min_confidence) & np.all(np.isfinite(keypoints[..., :2]), axis=-1)
     weights = np.where(seen, keypoints[..., 2], 0.0)
     xy = np.stack([undistort_normalized(np.where(seen[v, ..., None], keypoints[v, ..., :2], 0.0), cam,
@@ -267,18 +292,23 @@ def triangulate(*, keypoints_px: np.ndarray, cameras: Sequence[Camera],
     projections = projection_matrices(cameras)
 
     if config.robust_method == "view_pairs" and len(cameras) > 2:
-        inliers = _pair_hypotheses(xy, weights, seen, keypoints, cameras, projections, tau)
+        inliers = _pair_hypotheses(xy, weights, seen, keypoints, cameras, projections, tau, scale)
     else:
         inliers = seen.copy()
+    scale = scale[:, None, None]
+
+    def scaled_errors(points: np.ndarray) -> np.ndarray:
+        return reprojection_errors_px(points, keypoints, cameras) / scale
+
     points = triangulate_reweighted(xy, np.where(inliers, weights, 0.0), projections)
-    errors = reprojection_errors_px(points, keypoints, cameras)
+    errors = scaled_errors(points)
     if config.robust_method == "view_pairs" and len(cameras) > 2:
         # one refinement: the inliers of the refined point, where it still has two of them
         refined = seen & (errors < tau)
         use = np.sum(refined, axis=0) >= 2
         inliers = np.where(use[None], refined, inliers)
         points = triangulate_reweighted(xy, np.where(inliers, weights, 0.0), projections)
-        errors = reprojection_errors_px(points, keypoints, cameras)
+        errors = scaled_errors(points)
     elif config.robust_method == "drop_worst":
         for _ in range(len(cameras) - 2):
             masked = np.where(inliers, np.nan_to_num(errors, nan=np.inf), -1.0)
@@ -289,18 +319,20 @@ def triangulate(*, keypoints_px: np.ndarray, cameras: Sequence[Camera],
                 break
             inliers &= ~(drop[None] & (np.arange(len(cameras)).reshape((-1,) + (1,) * drop.ndim) == worst[None]))
             points = triangulate_reweighted(xy, np.where(inliers, weights, 0.0), projections)
-            errors = reprojection_errors_px(points, keypoints, cameras)
-    return _result(points, errors, inliers, keypoints, cameras, tau)
+            errors = scaled_errors(points)
+    return _result(points, errors, inliers, keypoints, cameras, tau, scale)
 
 
 def _result(points: np.ndarray, errors: np.ndarray, inliers: np.ndarray, keypoints: np.ndarray,
-            cameras: Sequence[Camera], threshold_px: float) -> Triangulation:
+            cameras: Sequence[Camera], threshold_px: float, scale: np.ndarray) -> Triangulation:
+    """``errors`` (V, P, J): pixels divided by the views' ``scale`` (V, 1, 1), as compared with ``threshold_px``."""
     num_views = np.sum(inliers, axis=0)
     in_front = np.all(~inliers | (_depths_m(points, cameras) > 0), axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean_error = np.sum(np.where(inliers, errors, 0.0), axis=0) / num_views
+        scaled_error = np.sum(np.where(inliers, errors, 0.0), axis=0) / num_views
+        mean_error = np.sum(np.where(inliers, errors * scale, 0.0), axis=0) / num_views
         confidence = np.sum(np.where(inliers, keypoints[..., 2], 0.0), axis=0) / num_views
-    valid = (num_views >= 2) & np.all(np.isfinite(points), axis=-1) & in_front & (mean_error <= threshold_px)
+    valid = (num_views >= 2) & np.all(np.isfinite(points), axis=-1) & in_front & (scaled_error <= threshold_px)
     return Triangulation(
         points_world_m=np.where(valid[..., None], points, np.nan),
         valid=valid,

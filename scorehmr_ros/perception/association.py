@@ -20,6 +20,10 @@ Steps:
    used. The group is labelled with the track whose prediction at least half of its members support
    (each track labels at most one group). Repeat until no hypothesis with two unused views is left.
 6. Detections in no group are reported as unassociated: never fused.
+Pixel thresholds scale with the camera: they hold as given up to a focal length of ``reference_focal_px``; a
+camera with a longer focal length (the same view at a higher resolution) measures its distances in units of
+focal / reference_focal_px pixels (``core.triangulation.focal_scales``), so a 1080p rig groups as the same rig at
+VGA does. The symmetric epipolar distance averages each image's distance in that image's units.
 Left/right swaps (``resolve_swaps``, joint names needed): in step 4 a detection may support a hypothesis
 with a body part (head, arms, legs) left/right-mirrored when that part's mirrored joints are clearly
 nearer the projected hypothesis; a group of three or more views then takes, per part, the labeling (a
@@ -39,8 +43,10 @@ import numpy as np
 from scorehmr_ros.core.camera import Camera
 from scorehmr_ros.core.config_fields import check_settings, setting
 from scorehmr_ros.core.triangulation import (
+    REFERENCE_FOCAL_PX,
     Triangulation,
     TriangulationConfig,
+    focal_scales,
     projection_matrices,
     triangulate,
     triangulate_dlt,
@@ -73,6 +79,8 @@ class AssociationConfig:
         support_threshold_px: mean distance between a detection and a projected hypothesis for support, pixels.
         track_gate_px: the same for hypotheses predicted by tracks (predictions are coarser), pixels.
         reprojection_threshold_px: outlier threshold of the verifying triangulation, pixels.
+        reference_focal_px: focal length up to which the pixel thresholds hold as given; a camera with a longer
+            one scales them by its focal / this (they are then angles), pixels. 0: fixed pixels.
         min_inlier_fraction: least fraction of a member view's confident joints that must be inliers.
         min_depth_m, max_depth_m: plausible depth of a person in front of a camera, metres.
         min_bone_scale, max_bone_scale: plausible median ratio of bone lengths to NOMINAL_BONES_M.
@@ -91,6 +99,9 @@ class AssociationConfig:
                                    unit="px", minimum=0.1, maximum=2000.0)
     reprojection_threshold_px: float = setting(20.0, "outlier threshold of the verifying triangulation", unit="px",
                                                minimum=0.1, maximum=1000.0)
+    reference_focal_px: float = setting(REFERENCE_FOCAL_PX, "focal length up to which the pixel thresholds hold as "
+                                        "given; a camera with a longer one scales them by its focal / this (0: "
+                                        "never)", unit="px", minimum=0.0, maximum=100000.0)
     min_inlier_fraction: float = setting(0.5, "least fraction of a member view's joints that must be inliers",
                                          minimum=0.0, maximum=1.0)
     min_depth_m: float = setting(0.3, "nearest plausible depth of a person in front of a camera", unit="m",
@@ -118,7 +129,8 @@ class AssociationConfig:
     def triangulation_config(self) -> TriangulationConfig:
         """The triangulation settings association verifies groups with."""
         return TriangulationConfig(min_confidence=self.min_confidence,
-                                   outlier_threshold_px=self.reprojection_threshold_px).validate()
+                                   outlier_threshold_px=self.reprojection_threshold_px,
+                                   reference_focal_px=self.reference_focal_px).validate()
 
 
 @dataclass(frozen=True)
@@ -212,8 +224,9 @@ def fundamental_matrix(camera_a: Camera, camera_b: Camera) -> np.ndarray:
     return np.linalg.inv(camera_b.K).T @ _skew(t_ba) @ R_ba @ np.linalg.inv(camera_a.K)
 
 
-def symmetric_epipolar_distance_px(F: np.ndarray, points_a_px: np.ndarray, points_b_px: np.ndarray) -> np.ndarray:
-    """(...) mean of the distances of x_b to the line F x_a and of x_a to the line F^T x_b, pixels.
+def epipolar_distances_px(F: np.ndarray, points_a_px: np.ndarray,
+                          points_b_px: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(...) distances of x_b to the line F x_a (in image b) and of x_a to the line F^T x_b (in image a), pixels.
 
     ``points_a_px`` and ``points_b_px`` are (..., 2) undistorted pixels that broadcast together.
     """
@@ -223,8 +236,17 @@ def symmetric_epipolar_distance_px(F: np.ndarray, points_a_px: np.ndarray, point
     line_a = xb @ F  # (..., 3) lines in image a
     algebraic = np.abs(np.sum(xb * line_b, axis=-1))
     with np.errstate(divide="ignore", invalid="ignore"):
-        return 0.5 * (algebraic / np.linalg.norm(line_b[..., :2], axis=-1)
-                      + algebraic / np.linalg.norm(line_a[..., :2], axis=-1))
+        return (algebraic / np.linalg.norm(line_b[..., :2], axis=-1),
+                algebraic / np.linalg.norm(line_a[..., :2], axis=-1))
+
+
+def symmetric_epipolar_distance_px(F: np.ndarray, points_a_px: np.ndarray, points_b_px: np.ndarray) -> np.ndarray:
+    """(...) mean of the distances of x_b to the line F x_a and of x_a to the line F^T x_b, pixels.
+
+    ``points_a_px`` and ``points_b_px`` are (..., 2) undistorted pixels that broadcast together.
+    """
+    in_b, in_a = epipolar_distances_px(F, points_a_px, points_b_px)
+    return 0.5 * (in_b + in_a)
 
 
 def _clipped_mean(distances: np.ndarray, weights: np.ndarray, clip: float, min_count: int) -> np.ndarray:
@@ -241,11 +263,13 @@ def _clipped_mean(distances: np.ndarray, weights: np.ndarray, clip: float, min_c
 
 @dataclass(frozen=True)
 class _Views:
-    """Per view: detections' undistorted pixels (P_v, J, 2), normalized coordinates, joint weights (P_v, J)."""
+    """Per view: detections' undistorted pixels (P_v, J, 2), normalized coordinates, joint weights (P_v, J);
+    ``scales`` (V,): each view's distances are divided by its scale before they meet a threshold."""
 
     pixels: tuple[np.ndarray, ...]
     normalized: tuple[np.ndarray, ...]
     weights: tuple[np.ndarray, ...]
+    scales: np.ndarray
 
 
 def _bone_scale(points_px: np.ndarray, seen: np.ndarray, depth_m: np.ndarray, focal_px: float,
@@ -291,7 +315,8 @@ def _pair_hypotheses(views: _Views, cameras: Sequence[Camera], config: Associati
             if views.pixels[a].shape[0] == 0 or views.pixels[b].shape[0] == 0:
                 continue
             F = fundamental_matrix(cameras[a], cameras[b])
-            distance = symmetric_epipolar_distance_px(F, views.pixels[a][:, None], views.pixels[b][None])
+            in_b, in_a = epipolar_distances_px(F, views.pixels[a][:, None], views.pixels[b][None])
+            distance = 0.5 * (in_b / views.scales[b] + in_a / views.scales[a])
             weights = np.minimum(views.weights[a][:, None], views.weights[b][None])  # (P_a, P_b, J)
             mean = _clipped_mean(distance, weights, 2.0 * config.epipolar_threshold_px, config.min_common_joints)
             pair_affinity = np.maximum(0.0, 1.0 - mean / config.epipolar_threshold_px)
@@ -343,7 +368,8 @@ def _support_distances(hypotheses_m: np.ndarray, views: _Views, cameras: Sequenc
             distance = np.take_along_axis(np.stack([distance, mirrored], -1), (source != np.arange(mirror.size))
                                           [..., None].astype(np.int64), axis=-1)[..., 0]
             weights = np.take_along_axis(weights, source, axis=-1)
-        mean = _clipped_mean(distance / threshold_px[:, None, None], weights, 2.0, config.min_common_joints)
+        mean = _clipped_mean(distance / (views.scales[v] * threshold_px[:, None, None]), weights, 2.0,
+                             config.min_common_joints)
         out.append(mean)
     return out
 
@@ -390,7 +416,7 @@ def _make_views(keypoints_px: Sequence[np.ndarray], cameras: Sequence[Camera], c
         normalized.append(xy)
         pixels.append(xy * np.diag(cam.K)[:2] + cam.K[:2, 2])
         weights.append(np.where(seen, kp[..., 2], 0.0))
-    return _Views(tuple(pixels), tuple(normalized), tuple(weights))
+    return _Views(tuple(pixels), tuple(normalized), tuple(weights), focal_scales(cameras, config.reference_focal_px))
 
 
 def _group_score(members: dict[int, int], affinity: dict[tuple[int, int, int, int], float]) -> float:
