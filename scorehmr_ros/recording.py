@@ -8,6 +8,10 @@ not know (ours: ``scorehmr_ros/msg/*``) are registered from their ``.msg`` text,
 package's ``share/<package>/msg`` directory of the Python prefix or an ament prefix, or in the
 ``msg/`` folder of a source checkout.
 
+MCAP chunks are written with their CRC-32 (``rosbags`` writes 0, "not computed"), so corruption is detected
+on reading; a chunk that fails its check (or does not decompress) is skipped with a warning and the rest of
+the bag is read.
+
 QoS kinds (what a recorder subscribes with, and what the bag says was offered):
     sensor_data  best effort, volatile, keep last 5      (camera images and CameraInfo)
     reliable     reliable, volatile, keep last 10        (every output of our nodes)
@@ -17,10 +21,13 @@ QoS kinds (what a recorder subscribes with, and what the bag says was offered):
 from __future__ import annotations
 
 import importlib
+import logging
 import os
+import struct
 import sys
 import threading
-from collections.abc import Iterable, Iterator
+from binascii import crc32
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +41,7 @@ QOS_KINDS = ("sensor_data", "reliable", "static")
 BAG_VERSION = 9
 #: History depth of each QoS kind.
 QOS_DEPTHS = {"sensor_data": 5, "reliable": 10, "static": 1}
+LOGGER = logging.getLogger(__name__)
 
 
 class BagError(ValueError):
@@ -153,6 +161,32 @@ def _offered_qos(kind: str):
 
 
 # -- writing --------------------------------------------------------------------------------
+#: Byte offset of the CRC in an MCAP chunk record: opcode (1), record length (8), message start and end
+#: time (8 + 8), uncompressed size (8), then the uint32 CRC-32 of the uncompressed chunk.
+_CHUNK_CRC_OFFSET = 1 + 8 + 8 + 8 + 8
+
+
+def _checksummed_writer_class():
+    """rosbags' Writer whose MCAP storage fills in each chunk's CRC-32 once the chunk record is written."""
+    from rosbags.rosbag2 import StoragePlugin, Writer
+    from rosbags.rosbag2.storage_mcap import McapWriter
+
+    class ChecksummedMcapWriter(McapWriter):
+        def close_chunk(self) -> None:
+            uncompressed = self.chunk.bio.getvalue()
+            chunk_start = self.bio.tell()
+            super().close_chunk()
+            end = self.bio.tell()
+            self.bio.seek(chunk_start + _CHUNK_CRC_OFFSET)
+            self.bio.write(struct.pack("<I", crc32(uncompressed)))
+            self.bio.seek(end)
+
+    class ChecksummedWriter(Writer):
+        STORAGE_PLUGINS = {**Writer.STORAGE_PLUGINS, StoragePlugin.MCAP: ChecksummedMcapWriter}
+
+    return ChecksummedWriter
+
+
 class BagWriter:
     """Writes serialized ROS messages to a new rosbag2 folder (thread-safe; use as a context manager).
 
@@ -163,7 +197,7 @@ class BagWriter:
     """
 
     def __init__(self, path: str | Path, *, topics: Iterable[TopicSpec] = (), storage: str = "mcap") -> None:
-        from rosbags.rosbag2 import StoragePlugin, Writer, WriterError
+        from rosbags.rosbag2 import StoragePlugin, WriterError
 
         if storage not in STORAGES:
             raise BagError(f"storage must be one of {', '.join(STORAGES)}, got {storage!r}")
@@ -176,7 +210,7 @@ class BagWriter:
         self._typestore = build_typestore([spec.msg_type for spec in topics])
         plugin = StoragePlugin.MCAP if storage == "mcap" else StoragePlugin.SQLITE3
         try:
-            self._writer = Writer(self.path, version=BAG_VERSION, storage_plugin=plugin)
+            self._writer = _checksummed_writer_class()(self.path, version=BAG_VERSION, storage_plugin=plugin)
             self._writer.open()
         except WriterError as error:
             raise BagError(f"cannot create bag {self.path}: {error}") from None
@@ -267,11 +301,79 @@ def bag_topics(path: str | Path) -> dict[str, str]:
         reader.close()
 
 
-def read_bag(path: str | Path, *, topics: Iterable[str] | None = None) -> Iterator[BagMessage]:
+def _mcap_storages(reader) -> list:
+    from rosbags.rosbag2.storage_mcap import McapReader
+
+    storages = getattr(reader.storage, "storages", [reader.storage])
+    return [storage for storage in storages if isinstance(storage, McapReader) and storage.chunks]
+
+
+def _chunk_errors() -> tuple[type[Exception], ...]:
+    """What reading a damaged chunk raises: rosbags' ReaderError (CRC, size, truncation) and the decompressor's."""
+    from rosbags.rosbag2 import storage_mcap
+    from rosbags.rosbag2.errors import ReaderError
+
+    zstd_error = getattr(getattr(storage_mcap, "zstd", None), "ZstdError", None)
+    return (ReaderError, zstd_error) if isinstance(zstd_error, type) else (ReaderError,)
+
+
+def _drop_corrupt_chunk(reader, *, after_ns: int | None) -> str | None:
+    """Find the chunk that failed (the first, by start time, of those not read before ``after_ns`` that does not
+    decode), remove it from its file's chunk index and describe it; None when no chunk is at fault."""
+
+    for storage in _mcap_storages(reader):
+        chunks = list(storage.chunks)
+        candidates = sorted((c for c in chunks if after_ns is None or c.message_end_time >= after_ns),
+                            key=lambda c: c.message_start_time)
+        for chunk in candidates:
+            storage.chunks = [chunk]
+            try:
+                for _ in storage.messages(storage.connections):
+                    pass
+            except _chunk_errors() as error:
+                storage.chunks = [c for c in chunks if c is not chunk]
+                return (f"{Path(storage.path).name}: chunk at byte {chunk.chunk_start_offset} "
+                        f"({sum(chunk.channel_count.values())} messages, {chunk.message_start_time}.."
+                        f"{chunk.message_end_time} ns): {error}")
+            finally:
+                if storage.chunks == [chunk]:
+                    storage.chunks = chunks
+    return None
+
+
+def _raw_messages(reader, connections, path: Path, on_skipped: Callable[[str], None] | None):
+    """(connection, timestamp_ns, bytes) in timestamp order; a corrupt chunk is dropped and reading resumes
+    after the last message given (a chunk is only decoded when the merge reaches its first message)."""
+    last_ns, given_at_last = None, 0
+    while True:
+        start_ns, to_skip = last_ns, given_at_last
+        try:
+            for connection, timestamp_ns, data in reader.messages(connections=connections, start=start_ns):
+                if to_skip and timestamp_ns == start_ns:  # given before the chunk failed
+                    to_skip -= 1
+                    continue
+                given_at_last = given_at_last + 1 if timestamp_ns == last_ns else 1
+                last_ns = timestamp_ns
+                yield connection, timestamp_ns, data
+            return
+        except _chunk_errors() as error:
+            skipped = _drop_corrupt_chunk(reader, after_ns=last_ns)
+            if skipped is None:
+                raise BagError(f"{path}: cannot read the bag ({error})") from None
+            LOGGER.warning("%s: skipped a corrupt chunk, %s", path, skipped)
+            if on_skipped is not None:
+                on_skipped(skipped)
+
+
+def read_bag(path: str | Path, *, topics: Iterable[str] | None = None,
+             on_skipped_chunk: Callable[[str], None] | None = None) -> Iterator[BagMessage]:
     """Every message of the bag (or of ``topics``) in timestamp order, deserialized into rclpy messages.
 
+    A corrupt MCAP chunk (CRC mismatch, undecodable) is skipped with a warning, and ``on_skipped_chunk`` gets
+    its description; the other chunks are read.
+
     Raises:
-        BagError: the bag cannot be opened, a requested topic is not in it, or a type is not installed.
+        BagError: the bag cannot be opened or read, a requested topic is not in it, or a type is not installed.
     """
     reader = _open_reader(Path(path))
     try:
@@ -284,7 +386,7 @@ def read_bag(path: str | Path, *, topics: Iterable[str] | None = None) -> Iterat
                 raise BagError(f"bag {path} has no topics {sorted(absent)}; it has {present}")
             connections = [c for c in connections if c.topic in wanted]
         classes = {c.msgtype: message_class(c.msgtype) for c in connections}
-        for connection, timestamp_ns, data in reader.messages(connections=connections):
+        for connection, timestamp_ns, data in _raw_messages(reader, connections, Path(path), on_skipped_chunk):
             yield BagMessage(topic=connection.topic, msg_type=connection.msgtype, timestamp_ns=int(timestamp_ns),
                              message=deserialize_message(bytes(data), classes[connection.msgtype]))
     finally:
