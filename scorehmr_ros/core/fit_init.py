@@ -50,13 +50,30 @@ class TriangulatedBodies:
 
 def triangulate_bodies(keypoints_px: np.ndarray, rig: RigTensors,
                        config: TriangulationConfig | None = None) -> TriangulatedBodies:
-    """(B, V, 25, 3) keypoints -> triangulated OpenPose-25 points of every body (one batched call)."""
+    """(B, V, 25, 3) keypoints -> triangulated OpenPose-25 points of every body (one batched call; with per-row
+    extrinsics one call per distinct set of camera poses, each row with its own cameras)."""
     keypoints = np.asarray(keypoints_px, dtype=np.float64)
     if keypoints.ndim != 4 or keypoints.shape[1] != rig.num_views or keypoints.shape[-1] != 3:
         raise InitInputError(f"keypoints_px: expected (B, {rig.num_views}, J, 3), got {keypoints.shape}")
-    result = triangulate(keypoints_px=keypoints.transpose(1, 0, 2, 3), cameras=rig.cameras(),
-                         config=config or TriangulationConfig())
-    return TriangulatedBodies(points_m=result.points_world_m, weights=np.where(result.valid, result.confidence, 0.0))
+    config = config or TriangulationConfig()
+    if not rig.per_row:
+        result = triangulate(keypoints_px=keypoints.transpose(1, 0, 2, 3), cameras=rig.cameras(), config=config)
+        return TriangulatedBodies(points_m=result.points_world_m,
+                                  weights=np.where(result.valid, result.confidence, 0.0))
+    if rig.R_cam_world.shape[0] != keypoints.shape[0]:
+        raise InitInputError(f"keypoints_px: {keypoints.shape[0]} bodies, the rig's extrinsics have "
+                             f"{rig.R_cam_world.shape[0]} rows")
+    poses = torch.cat([rig.R_cam_world.flatten(1), rig.t_cam_world_m.flatten(1)], dim=1)  # (B, V 12)
+    _, group_of_row = torch.unique(poses, dim=0, return_inverse=True)
+    points = np.full(keypoints.shape[:1] + (keypoints.shape[2], 3), np.nan)
+    weights = np.zeros(keypoints.shape[:1] + (keypoints.shape[2],))
+    for group in torch.unique(group_of_row).tolist():  # rows seen by the same camera poses: one batched call
+        rows = torch.nonzero(group_of_row == group)[:, 0].numpy()
+        result = triangulate(keypoints_px=keypoints[rows].transpose(1, 0, 2, 3), cameras=rig.cameras(int(rows[0])),
+                             config=config)
+        points[rows] = result.points_world_m
+        weights[rows] = np.where(result.valid, result.confidence, 0.0)
+    return TriangulatedBodies(points_m=points, weights=weights)
 
 
 def chordal_mean(rotations: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
@@ -84,7 +101,7 @@ def combine_view_estimates(init_pose: torch.Tensor, init_betas: torch.Tensor, we
         init_pose: (B, V, 24, 3, 3), global orientation of view v in camera v's optical frame.
         init_betas: (B, V, 10).
         weights: (B, V) view weights (rows of zeros: equal weights).
-        R_cam_world: (V, 3, 3).
+        R_cam_world: (V, 3, 3), or (B, V, 3, 3) each body's cameras (a moving rig).
     """
     batch, num_views = init_pose.shape[:2]
     if tuple(init_pose.shape[2:]) != (24, 3, 3) or tuple(init_betas.shape) != (batch, num_views, 10):
@@ -93,7 +110,8 @@ def combine_view_estimates(init_pose: torch.Tensor, init_betas: torch.Tensor, we
     total = weights.sum(dim=1, keepdim=True)
     w = torch.where(total > 0, weights / total.clamp_min(1e-12), torch.full_like(weights, 1.0 / num_views))
     world = init_pose.clone()
-    world[:, :, 0] = R_cam_world.transpose(-1, -2)[None] @ init_pose[:, :, 0]
+    R_world_cam = R_cam_world.transpose(-1, -2)
+    world[:, :, 0] = (R_world_cam if R_world_cam.dim() == 4 else R_world_cam[None]) @ init_pose[:, :, 0]
     rotations = chordal_mean(world.transpose(1, 2), w[:, None].expand(-1, 24, -1))  # (B, 24, 3, 3)
     betas = (w[..., None] * init_betas).sum(dim=1)
     return rotations, betas

@@ -20,7 +20,14 @@ from __future__ import annotations
 import torch
 
 from scorehmr_ros.core.keypoint_body import KeypointBody
-from scorehmr_ros.core.multiview_guidance import MIN_DEPTH_M, RigTensors, project_to_views, reprojection_loss
+from scorehmr_ros.core.multiview_guidance import (
+    MIN_DEPTH_M,
+    RigTensors,
+    project_to_views,
+    reprojection_loss,
+    row_rotations,
+    world_to_cameras,
+)
 from scorehmr_ros.core.rotations import axis_angle_to_matrix, matrix_to_rot6d, rot6d_to_matrix
 
 
@@ -41,7 +48,8 @@ def rigid_jacobian(points_m: torch.Tensor, root_m: torch.Tensor) -> torch.Tensor
 def rigid_gauss_newton_step(points_m: torch.Tensor, root_m: torch.Tensor, keypoints_px: torch.Tensor,
                             rig: RigTensors, *, sigma_px: float, data_weight_px: float,
                             damping: float) -> torch.Tensor:
-    """Equation (2): the rigid step ξ = (ω, δ), (B, 6), for posed joints (B, 25, 3) with roots (B, 3)."""
+    """Equation (2): the rigid step ξ = (ω, δ), (B, 6), for posed joints (B, 25, 3) with roots (B, 3) (a rig
+    with per-row extrinsics: each row against its own cameras)."""
     points = points_m.detach().requires_grad_(True)
     with torch.enable_grad():
         loss = reprojection_loss(points, keypoints_px, rig, sigma_px=sigma_px, data_weight_px=data_weight_px).sum()
@@ -50,13 +58,13 @@ def rigid_gauss_newton_step(points_m: torch.Tensor, root_m: torch.Tensor, keypoi
         points = points.detach()
         dX = rigid_jacobian(points, root_m)  # (B, J, 3, 6)
         gradient = torch.einsum("bjxk,bjx->bk", dX, grad_points)
-        cam = torch.einsum("vxy,bjy->bvjx", rig.R_cam_world, points) + rig.t_cam_world_m[None, :, None]
+        cam = world_to_cameras(points, rig)
         depth = cam[..., 2].clamp_min(MIN_DEPTH_M)
         focal = torch.stack([rig.K[:, 0, 0], rig.K[:, 1, 1]], dim=-1)[None, :, None]  # (1, V, 1, 2)
         zeros = torch.zeros_like(depth)
         rows = torch.stack([torch.stack([1 / depth, zeros, -cam[..., 0] / depth**2], dim=-1),
                             torch.stack([zeros, 1 / depth, -cam[..., 1] / depth**2], dim=-1)], dim=-2)
-        pinhole = (focal[..., None] * rows) @ rig.R_cam_world[None, :, None]  # (B, V, J, 2, 3)
+        pinhole = (focal[..., None] * rows) @ row_rotations(rig)  # (B, V, J, 2, 3)
         full = pinhole @ dX[:, None]  # (B, V, J, 2, 6)
         projected, depth_raw = project_to_views(points, rig)
         residual_sq = (projected - keypoints_px[..., :2]) ** 2

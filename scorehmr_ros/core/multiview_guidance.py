@@ -10,6 +10,8 @@ Equations (one function each):
         G_v = R_v G. The 6D vector holds G's first two columns, which rotate linearly, so
         x_v = M_v x with M_v = diag(R_v, R_v, I); its noise prediction maps back as ε_v ↦ M_vᵀ ε_v and
         the views' predictions are averaged with the view weights: ε̂ = Σ_v w_v M_vᵀ f(M_v x, t, c_v).
+A moving rig (cameras on a mobile base) gives each body row its own extrinsics: R_v, t_v of (1) become
+R_bv, t_bv, the cameras as they were at that row's stamp (:meth:`RigTensors.with_extrinsics`).
 Shape letters: B bodies (people x frames), V views, J joints (see ``scorehmr_ros.core``).
 """
 
@@ -40,8 +42,9 @@ class RigTensors:
     Attributes:
         K: (V, 3, 3) intrinsics, pixels.
         distortion: (V, 5) plumb-bob (k1, k2, p1, p2, k3); zeros for none.
-        R_cam_world: (V, 3, 3) world -> camera rotations.
-        t_cam_world_m: (V, 3) world -> camera translations, metres.
+        R_cam_world: (V, 3, 3) world -> camera rotations; (B, V, 3, 3) when every body row has its own camera
+            poses (a moving rig, :meth:`with_extrinsics`).
+        t_cam_world_m: (V, 3) world -> camera translations, metres; (B, V, 3) with per-row rotations.
         image_size_px: (V, 2) image sizes (W, H), pixels.
     """
 
@@ -54,6 +57,27 @@ class RigTensors:
     @property
     def num_views(self) -> int:
         return int(self.K.shape[0])
+
+    @property
+    def per_row(self) -> bool:
+        """True when the extrinsics are per body row, (B, V, ...)."""
+        return self.R_cam_world.dim() == 4
+
+    def with_extrinsics(self, *, R_cam_world, t_cam_world_m) -> RigTensors:
+        """The same intrinsics with other camera poses: (V, 3, 3) and (V, 3) (one pose per camera), or
+        (B, V, 3, 3) and (B, V, 3) (per body row, e.g. each window frame's cameras at its stamp); float32 on the
+        intrinsics' device. Raises RigInputError naming a bad array."""
+        views = self.num_views
+        R = torch.as_tensor(R_cam_world, dtype=torch.float32, device=self.K.device)
+        t = torch.as_tensor(t_cam_world_m, dtype=torch.float32, device=self.K.device)
+        rows = tuple(R.shape[:-3]) if R.dim() in (3, 4) else None
+        if rows is None or tuple(R.shape[-3:]) != (views, 3, 3) or tuple(t.shape) != (*rows, views, 3):
+            raise RigInputError(f"R_cam_world, t_cam_world_m: expected ([B,] {views}, 3, 3) and ([B,] {views}, 3) "
+                                f"with the V of K, got {tuple(R.shape)} and {tuple(t.shape)}")
+        if not (torch.isfinite(R).all() and torch.isfinite(t).all()):
+            raise RigInputError("R_cam_world, t_cam_world_m: contain NaN or infinite values")
+        return RigTensors(K=self.K, distortion=self.distortion, R_cam_world=R, t_cam_world_m=t,
+                          image_size_px=self.image_size_px)
 
     @classmethod
     def from_cameras(cls, cameras: Sequence[Camera], *, device: torch.device | str = "cpu") -> RigTensors:
@@ -86,16 +110,21 @@ class RigTensors:
             tensors[name] = torch.from_numpy(array).to(device=device, dtype=torch.float32)
         return cls(**tensors)
 
-    def cameras(self) -> tuple[Camera, ...]:
-        """The same rig as core :class:`Camera` objects (e.g. for triangulation)."""
+    def cameras(self, row: int | None = None) -> tuple[Camera, ...]:
+        """The same rig as core :class:`Camera` objects (e.g. for triangulation); ``row``: the cameras of that
+        body row (required with per-row extrinsics)."""
+        if self.per_row == (row is None):
+            raise RigInputError("cameras: give the body row exactly when the extrinsics are per row")
+        R_cam_world = self.R_cam_world if row is None else self.R_cam_world[row]
+        t_cam_world_m = self.t_cam_world_m if row is None else self.t_cam_world_m[row]
         out = []
         for v in range(self.num_views):
             dist = self.distortion[v].double().cpu().numpy()
             out.append(Camera(name=f"view{v}", K=self.K[v].double().cpu().numpy(),
                               width_px=int(round(float(self.image_size_px[v, 0]))),
                               height_px=int(round(float(self.image_size_px[v, 1]))),
-                              R_cam_world=self.R_cam_world[v].double().cpu().numpy(),
-                              t_cam_world_m=self.t_cam_world_m[v].double().cpu().numpy(),
+                              R_cam_world=R_cam_world[v].double().cpu().numpy(),
+                              t_cam_world_m=t_cam_world_m[v].double().cpu().numpy(),
                               distortion_model="plumb_bob" if np.any(dist) else "none",
                               distortion=dist if np.any(dist) else np.zeros(0)))
         return tuple(out)
@@ -111,13 +140,26 @@ def plumb_bob(xy: torch.Tensor, coeffs: torch.Tensor) -> torch.Tensor:
                         y * radial + p1 * (r2 + 2.0 * y * y) + 2.0 * p2 * x * y], dim=-1)
 
 
+def world_to_cameras(points_world_m: torch.Tensor, rig: RigTensors) -> torch.Tensor:
+    """x_c of equation (1): (B, J, 3) world points -> (B, V, J, 3) in every camera (each row's own cameras when
+    the rig's extrinsics are per row)."""
+    if rig.per_row:
+        return torch.einsum("bvxy,bjy->bvjx", rig.R_cam_world, points_world_m) + rig.t_cam_world_m[:, :, None]
+    return torch.einsum("vxy,bjy->bvjx", rig.R_cam_world, points_world_m) + rig.t_cam_world_m[None, :, None]
+
+
+def row_rotations(rig: RigTensors) -> torch.Tensor:
+    """R_cam_world broadcastable against (B, V, J, 3, 3): (1, V, 1, 3, 3), or (B, V, 1, 3, 3) per row."""
+    return rig.R_cam_world[:, :, None] if rig.per_row else rig.R_cam_world[None, :, None]
+
+
 def project_to_views(points_world_m: torch.Tensor, rig: RigTensors) -> tuple[torch.Tensor, torch.Tensor]:
     """Equation (1): (B, J, 3) world points -> pixels (B, V, J, 2) and camera depth (B, V, J), metres.
 
     Depth is clamped at MIN_DEPTH_M before the division, so points behind a camera give finite pixels;
     mask them with the returned depth.
     """
-    cam = torch.einsum("vxy,bjy->bvjx", rig.R_cam_world, points_world_m) + rig.t_cam_world_m[None, :, None]
+    cam = world_to_cameras(points_world_m, rig)
     depth = cam[..., 2]
     xy = cam[..., :2] / depth.clamp_min(MIN_DEPTH_M)[..., None]
     xy = plumb_bob(xy, rig.distortion)
@@ -172,15 +214,17 @@ def view_combined_noise(denoiser: Denoiser, x_t: torch.Tensor, t_batch: torch.Te
 
     Unconditional denoiser (cond None): one call, ε̂ = f(x_t, t) (no view dependence).
     Image-conditioned: equation (4) with cond (B, V, C) per view, view_weight (B, V) >= 0 (rows summing
-    to 0 fall back to equal weights) and R_cam_world (V, 3, 3); one batched call over B x V rows.
+    to 0 fall back to equal weights) and R_cam_world (V, 3, 3) or (B, V, 3, 3) (per row); one batched call over
+    B x V rows.
     """
     if cond is None:
         return denoiser(x_t, t_batch, None)
     batch, num_views = cond.shape[:2]
     if R_cam_world is None or view_weight is None or tuple(view_weight.shape) != (batch, num_views):
         raise RigInputError("view_combined_noise: an image-conditioned denoiser needs view_weight (B, V) and "
-                            "R_cam_world (V, 3, 3)")
-    rotations = R_cam_world[None].expand(batch, -1, -1, -1).reshape(-1, 3, 3)  # (B V, 3, 3)
+                            "R_cam_world (V, 3, 3) or (B, V, 3, 3)")
+    rotations = (R_cam_world if R_cam_world.dim() == 4 else R_cam_world[None]).expand(batch, -1, -1, -1)
+    rotations = rotations.reshape(-1, 3, 3)  # (B V, 3, 3)
     x_views = rotate_global_orient_6d(x_t.repeat_interleave(num_views, dim=0), rotations)
     noise_views = denoiser(x_views, t_batch.repeat_interleave(num_views), cond.reshape(batch * num_views, -1))
     noise_world = rotate_global_orient_6d(noise_views, rotations.transpose(-1, -2)).reshape(batch, num_views, -1)
@@ -197,13 +241,13 @@ def translation_hessian(points_world_m: torch.Tensor, keypoints_px: torch.Tensor
     Jacobian (f/z) [[1, 0, -x/z], [0, 1, -y/z]] R_v (distortion neglected), r² the squared pixel residual.
     """
     with torch.no_grad():
-        cam = torch.einsum("vxy,bjy->bvjx", rig.R_cam_world, points_world_m) + rig.t_cam_world_m[None, :, None]
+        cam = world_to_cameras(points_world_m, rig)
         depth = cam[..., 2].clamp_min(MIN_DEPTH_M)
         focal = torch.stack([rig.K[:, 0, 0], rig.K[:, 1, 1]], dim=-1)[None, :, None]  # (1, V, 1, 2)
         zeros = torch.zeros_like(depth)
         rows = torch.stack([torch.stack([1 / depth, zeros, -cam[..., 0] / depth**2], dim=-1),
                             torch.stack([zeros, 1 / depth, -cam[..., 1] / depth**2], dim=-1)], dim=-2)
-        jacobian = (focal[..., None] * rows) @ rig.R_cam_world[None, :, None]  # (B, V, J, 2, 3)
+        jacobian = (focal[..., None] * rows) @ row_rotations(rig)  # (B, V, J, 2, 3)
         projected, depth_raw = project_to_views(points_world_m, rig)
         residual_sq = (projected - keypoints_px[..., :2]) ** 2  # (B, V, J, 2)
         irls = 2 * sigma_px**4 / (sigma_px**2 + residual_sq) ** 2
