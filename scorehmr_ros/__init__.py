@@ -1,7 +1,9 @@
 """scorehmr_ros: multi-camera 3D human body fitting (ScoreHMR) for ROS 2.
 
-Only ``scorehmr_ros.nodes`` imports rclpy or message types; everything else is
-ROS-free and usable with torch and numpy alone.
+``scorehmr_ros.nodes`` holds the ROS 2 nodes and message conversions. ``core``, ``perception``,
+``accel``, ``assets`` and ``sim`` are ROS-free and usable with torch and numpy alone; of the
+top-level modules, ``recording`` (rclpy serialization), ``demo`` and ``demo_report`` import rclpy
+or message types too (docs/architecture.md).
 """
 
 import pkgutil

@@ -1,9 +1,9 @@
 """``scorehmr-ros bench graph``: end-to-end latency and throughput of the whole graph on this machine.
 
 Runs the demo graph (simulated rig rendering images -> embedded detector + keypoints -> scorehmr node,
-real rclpy and DDS, one process) once per camera count x people count, without the overlay video,
-and tabulates: sets played / fitted per second, drops, latency camera stamp -> published bodies
-(p50/p90/p99, includes the fixed lag of ``streaming.lag`` frames), fit time per set (p50/p95, from the
+real rclpy and DDS, the scorehmr node in a process of its own) once per camera count x people count,
+without the overlay video, and tabulates: sets played / fitted per second, drops, latency camera stamp ->
+published bodies (p50/p90/p99, includes the fixed lag of ``streaming.lag`` frames), fit time per set (p50/p95, from the
 scorehmr node's diagnostics) and detector time per set,
 and MPJPE against ground truth. Ratios are against the first combination (the baseline), measured in
 the same process.

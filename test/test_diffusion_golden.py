@@ -67,7 +67,7 @@ def test_schedule_buffers_equal_official(golden):
         ours = diffusion.get_buffer(name)
         assert ours.dtype == torch.float32
         np.testing.assert_array_equal(ours.numpy(), golden[f"schedule_{name}"], err_msg=name)
-    # reference values (scorehmr-reference.md section 3)
+    # reference values (docs/scorehmr-reference.md §3)
     assert diffusion.betas[0].item() == pytest.approx(4.1284e-5, rel=1e-4)
     assert diffusion.betas[-1].item() == pytest.approx(0.999)
     assert diffusion.alphas_cumprod[50].item() == pytest.approx(0.9917247, abs=1e-7)

@@ -14,7 +14,7 @@ def _random_keypoints(layout: str, people: int = 3, seed: int = 0) -> np.ndarray
 
 
 def test_coco17_to_openpose25_is_the_official_vitpose_map():
-    official = [0, 16, 15, 18, 17, 5, 2, 6, 3, 7, 4, 12, 9, 13, 10, 14, 11]  # reference section 6
+    official = [0, 16, 15, 18, 17, 5, 2, 6, 3, 7, 4, 12, 9, 13, 10, 14, 11]  # docs/scorehmr-reference.md §6
     keypoints = _random_keypoints("coco17")
     converted = L.convert_keypoints(keypoints, source="coco17", target="openpose25")
     expected = np.zeros((3, 25, 3))

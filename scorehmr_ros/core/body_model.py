@@ -1,7 +1,7 @@
 """SMPL body model with the official ScoreHMR 44-joint output (torch, on smplx's LBS).
 
 Semantics are those of ``smplx.SMPLLayer`` (rotation-matrix inputs, pose2rot=False) plus the
-official wrapper (scorehmr-reference.md section 6):
+official wrapper (docs/scorehmr-reference.md §6):
 
 1. smplx LBS gives posed vertices (B, 6890, 3) and the 24 SMPL joints;
 2. 21 vertex keypoints are appended (nose, eyes, ears, feet, fingertips: smplx's ``smplh``

@@ -1,17 +1,20 @@
 """Calibrated multi-view guided fitting: ScoreHMR's guided DDIM over world-frame bodies seen by V cameras.
 
+"Multi-view" here means calibrated reprojection (known camera poses, one body in the world frame), not the paper's
+uncalibrated multi-view consistency mode (``FitConfig.multiview_guidance``, E13 of docs/scorehmr-reference.md).
+
 State per body b (B = people x frames, flattened; windows: B = P x W, frame-major per person):
 x_b (D = 144, 6D world-frame global orientation then 23 body joints), β (per body, or shared per group
 such as a person's window), τ_b (world translation, metres).
 
-Algorithm (η = 0), the official ``ddim_with_guidance`` with the calibrated loss:
+Algorithm (η = 0), the official ``ddim_with_guidance`` with the calibrated loss (E-numbers: docs/scorehmr-reference.md):
     repeat optim_iters times:
         inversion, (t, t') = (0, k) ... (S-k, S):  ε̂ = f(x, t) [no autograd]; x ← √ᾱ_t' x̂_0 + √(1-ᾱ_t') ε̂
         guided sampling, (t, t') = (S, S-k) ... (k, 0):
             ε̂ = f(x, t)  [torch.inference_mode; per-view combination for an image-conditioned denoiser]
             x̂_0 = x̂_0(x, ε̂);  L = w_r Σ_b L_reproj(J(x̂_0, β, τ)) + w_a Σ_p A_p(J)     (multiview_guidance.py)
-            ∇_{x_t} L = √(1/ᾱ_t) ∇_{x̂_0} L  (ε̂ held constant: autograd only through body model and loss)
-            ε̃ = ε̂ + √(1-ᾱ_t) λ ∇_{x_t} L;  x ← √ᾱ_t' x̂_0(x, ε̃) + √(1-ᾱ_t') ε̃
+            ∇_{x_t} L = √(1/ᾱ_t) ∇_{x̂_0} L  (E8, ε̂ held constant: autograd only through body model and loss)
+            ε̃ = ε̂ + √(1-ᾱ_t) λ ∇_{x_t} L (E7);  x ← √ᾱ_t' x̂_0(x, ε̃) + √(1-ᾱ_t') ε̃
             τ, β: ``inner_steps`` Gauss-Newton steps (τ, with the window's acceleration term), Adam steps (β)
     output: the x̂_0 of the last guided call, β, τ, then the data-term polish of :mod:`fit_polish`
     (rigid Gauss-Newton on global orientation + translation, a few Adam steps on the body joints).
@@ -301,7 +304,7 @@ def calibrated_guided_fit(
                         shape_grads = torch.autograd.grad(total_inner, state.trainable)
                     state.step(shape_grads, joints, observations)
             with torch.no_grad():
-                # ∇_{x_t} L = √(1/ᾱ_t) ∇_{x̂_0} L; ε̃ = ε̂ + √(1-ᾱ_t) λ ∇_{x_t} L (paper eq. 10)
+                # ∇_{x_t} L = √(1/ᾱ_t) ∇_{x̂_0} L; ε̃ = ε̂ + √(1-ᾱ_t) λ ∇_{x_t} L (E8, E7)
                 grad_x0 = grads[0] if preconditioner is None else preconditioner(grads[0])
                 grad_x0 = torch.cat([config.orient_gradient_scale * grad_x0[:, :6], grad_x0[:, 6:]], dim=1)
                 grad_xt = extract(diffusion.sqrt_recip_alphas_cumprod, t_batch, x_t.shape) * grad_x0

@@ -1,4 +1,4 @@
-"""Load and save diffusion checkpoints in the official ``model-*.pt`` format (reference section 2).
+"""Load and save diffusion checkpoints in the official ``model-*.pt`` format (docs/scorehmr-reference.md §2).
 
 Format (a torch pickle of plain containers and tensors, loadable with ``weights_only=True``)::
 

@@ -1,4 +1,4 @@
-"""The ScoreHMR denoiser: the official fully connected noise predictor (reference section 2).
+"""The ScoreHMR denoiser: the official fully connected noise predictor (docs/scorehmr-reference.md §2).
 
 ε̂ = f(x_t, t, c) with x_t: (B, D) the noised 6D pose (D = 144 = 24 x 6), t: (B,) raw integer
 timesteps 0..T-1 and c: (B, C) the standardised image features (C = 3072 for PARE), or no

@@ -1,15 +1,15 @@
-"""The diffusion process of ScoreHMR: cosine schedule, x0/ε reparameterisations, DDIM (reference section 3).
+"""The diffusion process of ScoreHMR: cosine schedule, x0/ε reparameterisations, DDIM (docs/scorehmr-reference.md §3).
 
 ``Diffusion`` mirrors the official ``GaussianDiffusion``: 13 schedule buffers named after their
 symbols plus the denoiser under ``model``, so its state dict is exactly the official
 ``ema_model.*`` layout. Schedule terms are computed in float64 and stored as float32 buffers.
 
-Equations (Ho et al. 2020, Song et al. 2021, Nichol & Dhariwal 2021):
-    (1) ᾱ(x) = cos²(((x/T + s) / (1 + s)) π/2) / ᾱ(0),  β_t = clip(1 - ᾱ(t+1)/ᾱ(t), 0, 0.999)
-    (2) q(x_t | x_0):  x_t = √ᾱ_t x_0 + √(1 - ᾱ_t) ε
-    (3) x̂_0 = √(1/ᾱ_t) x_t - √(1/ᾱ_t - 1) ε̂
-    (4) ε = (√(1/ᾱ_t) x_t - x_0) / √(1/ᾱ_t - 1)
-    (5) DDIM (η = 0):  x_t' = √ᾱ_t' x̂_0 + √(1 - ᾱ_t') ε̂
+Equations, numbered as in docs/scorehmr-reference.md (Ho et al. 2020, Song et al. 2021, Nichol & Dhariwal 2021):
+    (E1) ᾱ(x) = cos²(((x/T + s) / (1 + s)) π/2) / ᾱ(0),  β_t = clip(1 - ᾱ(t+1)/ᾱ(t), 0, 0.999)
+    (E2) q(x_t | x_0):  x_t = √ᾱ_t x_0 + √(1 - ᾱ_t) ε
+    (E3) x̂_0 = √(1/ᾱ_t) x_t - √(1/ᾱ_t - 1) ε̂
+    (E4) ε = (√(1/ᾱ_t) x_t - x_0) / √(1/ᾱ_t - 1)
+    (E5) DDIM (η = 0):  x_t' = √ᾱ_t' x̂_0 + √(1 - ᾱ_t') ε̂
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ POSTERIOR_VARIANCE_FLOOR = 1e-20
 
 
 def cosine_beta_schedule(timesteps: int, *, s: float = COSINE_SCHEDULE_OFFSET) -> torch.Tensor:
-    """(T,) float64 β_t of the cosine schedule, equation (1) (Nichol & Dhariwal 2021)."""
+    """(T,) float64 β_t of the cosine schedule, equation E1 (Nichol & Dhariwal 2021)."""
     x = torch.linspace(0, timesteps, timesteps + 1, dtype=torch.float64)
     alphas_cumprod = torch.cos(((x / timesteps) + s) / (1 + s) * math.pi * 0.5) ** 2
     alphas_cumprod = alphas_cumprod / alphas_cumprod[0]
@@ -52,11 +52,11 @@ def schedule_buffers(betas: torch.Tensor) -> dict[str, torch.Tensor]:
         "betas": betas,
         "alphas_cumprod": alphas_cumprod,
         "alphas_cumprod_prev": alphas_cumprod_prev,
-        # q(x_t | x_0), equation (2)
+        # q(x_t | x_0), equation E2
         "sqrt_alphas_cumprod": torch.sqrt(alphas_cumprod),
         "sqrt_one_minus_alphas_cumprod": torch.sqrt(1.0 - alphas_cumprod),
         "log_one_minus_alphas_cumprod": torch.log(1.0 - alphas_cumprod),
-        # x_0 from ε, equation (3)
+        # x_0 from ε, equation E3
         "sqrt_recip_alphas_cumprod": torch.sqrt(1.0 / alphas_cumprod),
         "sqrt_recipm1_alphas_cumprod": torch.sqrt(1.0 / alphas_cumprod - 1),
         "posterior_variance": posterior_variance,
@@ -127,22 +127,22 @@ class Diffusion(nn.Module):
         return self.model.config.pose_dim
 
     def predict_start_from_noise(self, x_t: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-        """Equation (3): x̂_0 from x_t (B, D), t (B,) and ε (B, D)."""
+        """Equation E3: x̂_0 from x_t (B, D), t (B,) and ε (B, D)."""
         return (extract(self.sqrt_recip_alphas_cumprod, t, x_t.shape) * x_t
                 - extract(self.sqrt_recipm1_alphas_cumprod, t, x_t.shape) * noise)
 
     def predict_noise_from_start(self, x_t: torch.Tensor, t: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
-        """Equation (4): ε from x_t (B, D), t (B,) and x_0 (B, D)."""
+        """Equation E4: ε from x_t (B, D), t (B,) and x_0 (B, D)."""
         return ((extract(self.sqrt_recip_alphas_cumprod, t, x_t.shape) * x_t - x0)
                 / extract(self.sqrt_recipm1_alphas_cumprod, t, x_t.shape))
 
     def q_sample(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-        """Equation (2): x_t from x_0 (B, D), t (B,) and ε (B, D)."""
+        """Equation E2: x_t from x_0 (B, D), t (B,) and ε (B, D)."""
         return (extract(self.sqrt_alphas_cumprod, t, x0.shape) * x0
                 + extract(self.sqrt_one_minus_alphas_cumprod, t, x0.shape) * noise)
 
     def ddim_step(self, pred_x0: torch.Tensor, pred_noise: torch.Tensor, t_next: int) -> torch.Tensor:
-        """Equation (5), η = 0: x_{t'} = √ᾱ_t' x̂_0 + √(1 - ᾱ_t') ε̂ (same form for inversion and sampling)."""
+        """Equation E5, η = 0: x_{t'} = √ᾱ_t' x̂_0 + √(1 - ᾱ_t') ε̂ (same form for inversion and sampling)."""
         alpha_next = self.alphas_cumprod[t_next]
         return pred_x0 * alpha_next.sqrt() + pred_noise * (1 - alpha_next).sqrt()
 

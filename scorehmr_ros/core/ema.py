@@ -1,5 +1,7 @@
 """Exponential moving average of the diffusion weights, with the semantics of ``ema_pytorch.EMA``.
 
+See docs/scorehmr-reference.md §9; the decay is its equation E20.
+
 The official trainer keeps ``EMA(diffusion, beta=0.995, update_every=10)`` (defaults update_after_step 100,
 inv_gamma 1, power 2/3, min_value 0) and calls ``update()`` after every optimiser step. With k the number
 of ``update()`` calls so far (k = 0 on the first call):
@@ -8,7 +10,7 @@ of ``update()`` calls so far (k = 0 on the first call):
     k % update_every != 0:               nothing
     k <= update_after_step:              θ_ema <- θ                       (copy during warm-up)
     otherwise:                           θ_ema <- θ_ema + (1 - d) (θ - θ_ema),  with the warm-up decay
-    (1) d = clip(1 - (1 + e / inv_gamma)^(-power), min_value, beta),  e = k - update_after_step  (d = 0 if e <= 0)
+    (E20) d = clip(1 - (1 + e / inv_gamma)^(-power), min_value, beta),  e = k - update_after_step  (d = 0 if e <= 0)
 
 Parameters and floating-point buffers are both averaged (the schedule buffers never change). The state
 saved in a checkpoint is ``initted`` and ``step`` (= number of ``update()`` calls).
@@ -25,7 +27,7 @@ from scorehmr_ros.core.training_config import EMAConfig
 
 
 def ema_decay(*, num_updates: int, config: EMAConfig) -> float:
-    """Equation (1): the decay used by the averaging step once ``num_updates`` update() calls have been counted.
+    """Equation E20: the decay used by the averaging step once ``num_updates`` update() calls have been counted.
 
     ``num_updates`` is k + 1 for the k-th call (ema-pytorch increments its counter before computing the decay).
     """

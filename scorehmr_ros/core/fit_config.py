@@ -1,4 +1,4 @@
-"""Every hyperparameter of ScoreHMR's guided fitting, with the official defaults (reference sections 3, 4).
+"""Every hyperparameter of ScoreHMR's guided fitting, with the official defaults (docs/scorehmr-reference.md §3, §4).
 
 The defaults are the single-image mode of ``demo_image.py`` (base.yaml GUIDANCE section and the
 hard-coded constants of the official code). ``FitConfig.for_mode`` gives the other official
@@ -31,11 +31,11 @@ class FitConfig:
     sample_start: int = 50  # S: highest timestep of the DDIM grid, steps
     ddim_step: int = 2  # k: spacing of the DDIM grid, steps (25 network calls each way for 50 / 2)
     # guidance strength and weights (GUIDANCE.*)
-    gradient_scale: float = 1.0  # λ in ε̃ = ε̂ + √(1-ᾱ_t) λ ∇L
+    gradient_scale: float = 1.0  # λ in ε̃ = ε̂ + √(1-ᾱ_t) λ ∇L (E7)
     w_kp2d: float = 0.003  # keypoint term weight in the guidance gradient (not in the camera update)
-    w_multiview: float = 0.005  # multi-view consistency term weight
+    w_multiview: float = 0.005  # uncalibrated multi-view consistency term weight (E13)
     w_smooth: float = 30.0  # temporal smoothness term weight
-    multiview_consistency_weight: float = 300.0  # w_c inside L_mv = w_c² Σ‖θ - θ̄‖²
+    multiview_consistency_weight: float = 300.0  # w_c inside L_mv = w_c² Σ‖θ - θ̄‖² (E13)
     # keypoint loss (keypoint_fitting_loss)
     gm_sigma_px: float = 100.0  # Geman-McClure scale, pixels
     data_weight_px: float = 1000.0  # weight (1000 / max(W, H))², pixels
@@ -76,8 +76,8 @@ class FitConfig:
         """Official settings of a mode.
 
         single: demo_image (keypoints, 10 / 50 / 2). keypoint_eval: eval_keypoint_fitting (+ early stopping).
-        multiview: eval_multiview (consistency only, no camera, 2 / 100 / 10). video: eval_video (keypoints
-        + smoothness, 10 / 50 / 2).
+        multiview: eval_multiview (uncalibrated pose consistency only, no camera, 2 / 100 / 10).
+        video: eval_video (keypoints + smoothness, 10 / 50 / 2).
         """
         if mode == "single":
             return cls()

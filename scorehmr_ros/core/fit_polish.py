@@ -2,7 +2,9 @@
 
 The guided DDIM moves the body joints but barely the global orientation (its gradient is damped, see
 ``CalibratedFitConfig.orient_gradient_scale``), so the fit keeps most of the initial orientation error. The
-polish removes it with the calibrated reprojection loss (equation (2) of :mod:`multiview_guidance`):
+polish removes it with the calibrated reprojection loss (:func:`multiview_guidance.reprojection_loss`: the
+official keypoint loss E12 of docs/scorehmr-reference.md summed over calibrated views). Steps, numbered within
+this module only:
     (1) rigid update of a posed body about its root p₀ (world position of SMPL joint 0):
         X' = exp([ω]ₓ)(X - p₀) + p₀ + δ,  so  G' = exp([ω]ₓ) G,  τ' = τ + δ  (the root does not move with G);
         ∂X/∂(ω, δ) = [-[X - p₀]ₓ, I]  (3 x 6)
@@ -40,7 +42,7 @@ def skew(v: torch.Tensor) -> torch.Tensor:
 
 
 def rigid_jacobian(points_m: torch.Tensor, root_m: torch.Tensor) -> torch.Tensor:
-    """Equation (1): (B, J, 3) points and (B, 3) roots -> ∂X/∂(ω, δ), (B, J, 3, 6)."""
+    """Step (1) above: (B, J, 3) points and (B, 3) roots -> ∂X/∂(ω, δ), (B, J, 3, 6)."""
     eye = torch.eye(3, dtype=points_m.dtype).expand(*points_m.shape[:2], 3, 3)
     return torch.cat([-skew(points_m - root_m[:, None]), eye], dim=-1)
 
@@ -48,7 +50,7 @@ def rigid_jacobian(points_m: torch.Tensor, root_m: torch.Tensor) -> torch.Tensor
 def rigid_gauss_newton_step(points_m: torch.Tensor, root_m: torch.Tensor, keypoints_px: torch.Tensor,
                             rig: RigTensors, *, sigma_px: float, data_weight_px: float,
                             damping: float) -> torch.Tensor:
-    """Equation (2): the rigid step ξ = (ω, δ), (B, 6), for posed joints (B, 25, 3) with roots (B, 3) (a rig
+    """Step (2) above: the rigid step ξ = (ω, δ), (B, 6), for posed joints (B, 25, 3) with roots (B, 3) (a rig
     with per-row extrinsics: each row against its own cameras)."""
     points = points_m.detach().requires_grad_(True)
     with torch.enable_grad():
@@ -81,7 +83,7 @@ def rigid_gauss_newton_step(points_m: torch.Tensor, root_m: torch.Tensor, keypoi
 def rigid_polish(body: KeypointBody, *, rotations: torch.Tensor, betas: torch.Tensor, transl_m: torch.Tensor,
                  keypoints_px: torch.Tensor, rig: RigTensors, iterations: int, sigma_px: float,
                  data_weight_px: float, damping: float = 1e-3) -> tuple[torch.Tensor, torch.Tensor]:
-    """Equations (1)-(2), ``iterations`` times: new (global orientations (B, 3, 3), translations (B, 3))."""
+    """Steps (1)-(2) above, ``iterations`` times: new (global orientations (B, 3, 3), translations (B, 3))."""
     orient, transl = rotations[:, 0].detach(), transl_m.detach()
     if iterations < 1:
         return orient, transl
@@ -101,7 +103,7 @@ def rigid_polish(body: KeypointBody, *, rotations: torch.Tensor, betas: torch.Te
 
 def pose_polish(body: KeypointBody, *, rotations: torch.Tensor, betas: torch.Tensor, transl_m: torch.Tensor,
                 loss_fn, steps: int, pose_lr: float, transl_lr: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Equation (3): ``steps`` Adam steps on the body joints (6D) and translation; global orientation kept.
+    """Step (3) above: ``steps`` Adam steps on the body joints (6D) and translation; global orientation kept.
 
     loss_fn(joints) -> scalar loss of :class:`~scorehmr_ros.core.keypoint_body.KeypointJoints`.
     Returns (rotations (B, 24, 3, 3), transl_m (B, 3)).

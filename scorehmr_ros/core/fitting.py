@@ -1,6 +1,6 @@
-"""Guided DDIM fitting: the official ``ddim_with_guidance`` of ScoreHMR (reference sections 3 and 4).
+"""Guided DDIM fitting: the official ``ddim_with_guidance`` of ScoreHMR (docs/scorehmr-reference.md §3, §4).
 
-Algorithm (η = 0, one sample per input, clip_x0 off):
+Algorithm (η = 0, one sample per input, clip_x0 off; E-numbers are those of docs/scorehmr-reference.md):
     x ← 6D of the regressor pose (the clean pose is treated as noise level t = 0)
     repeat optim_iters times:
         inversion, for (t, t') in (0, k), ..., (S-k, S):  ε̂ = f(x, t, c); x ← √ᾱ_t' x̂_0(ε̂) + √(1-ᾱ_t') ε̂
@@ -8,7 +8,7 @@ Algorithm (η = 0, one sample per input, clip_x0 off):
             ε̂ = f(x, t, c)
             ∇ = λ ∇_x L(x̂_0(x, ε̂))       (ε̂ held constant; the keypoint term also takes one Adam step
                                            on the camera with the unweighted keypoint loss, before ∇)
-            ε̃ = ε̂ + √(1-ᾱ_t) ∇;  x̂_0 = x̂_0(x, ε̃);  x ← √ᾱ_t' x̂_0 + √(1-ᾱ_t') ε̃
+            ε̃ = ε̂ + √(1-ᾱ_t) ∇ (E7);  x̂_0 = x̂_0(x, ε̃);  x ← √ᾱ_t' x̂_0 + √(1-ᾱ_t') ε̃
     output: the x̂_0 of the last guided call (t = k), the optimised camera (or the early-stop cache).
 """
 
@@ -149,7 +149,7 @@ def guidance_gradient(
     pred_noise: torch.Tensor, betas: torch.Tensor, config: FitConfig, keypoints: _KeypointTarget | None,
     early_stopping: EarlyStopping | None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """λ ∇_{x_t} L of equation (8) of the paper with ε̂ held constant; also steps the camera (official cond_fn).
+    """λ ∇_{x_t} L of E7 with ε̂ held constant (E8); also steps the camera (official cond_fn).
 
     Returns the (B, D) scaled gradient and the (B,) early-stop mask (None without early stopping).
     """
@@ -241,7 +241,7 @@ def guided_fit(
                 betas=betas, config=config, keypoints=keypoints, early_stopping=early_stopping)
             if stage_times is not None:
                 stage_times.add("guidance", timer() - start)
-            # modified noise prediction ε̃ = ε̂ + √(1-ᾱ_t) λ∇ (paper eq. 10)
+            # modified noise prediction ε̃ = ε̂ + √(1-ᾱ_t) λ∇ (E7)
             pred_noise = pred_noise + extract(diffusion.sqrt_one_minus_alphas_cumprod, t_batch, x_t.shape) * gradient
             pred_x0 = diffusion.predict_start_from_noise(x_t, t_batch, pred_noise)
             if early_stopping is not None and mask is not None and bool(mask.any()):

@@ -2,7 +2,8 @@
 
 For a window of n frames with per-frame values y_t (D,) (a frame's fitted rotation matrices or translation),
 anchor weights a_t >= 0 (1 for a frame fitted to its own keypoints, ~0 for a prediction) and the frames
-already emitted held at their emitted values (fixed, so the emitted sequence stays smooth across steps):
+already emitted held at their emitted values (fixed, so the emitted sequence stays smooth across steps); equations
+numbered within this module only:
     (1) min_X  Σ_{t free} a_t ‖X_t - y_t‖² + λ Σ_{i=0}^{n-3} ‖X_i - 2 X_{i+1} + X_{i+2}‖² + ε Σ_{t free} ‖X_t - y_t‖²
     (2) normal equations on the free rows f, fixed rows x:
         (diag(a_f + ε) + λ (DᵀD)_ff) X_f = (a_f + ε) y_f - λ (DᵀD)_fx X_x
@@ -30,7 +31,7 @@ REFERENCE_INTERVAL_S = 1.0 / 30.0
 
 def second_difference_matrix(num_frames: int, *, times_s: torch.Tensor | None = None,
                              dtype: torch.dtype = torch.float64) -> torch.Tensor:
-    """D of equation (1): (max(n - 2, 0), n); rows [1, -2, 1], or equation (3) for (n,) increasing ``times_s``."""
+    """D of equation (1) above: (max(n - 2, 0), n); rows [1, -2, 1], or equation (3) for (n,) increasing ``times_s``."""
     rows = max(num_frames - 2, 0)
     D = torch.zeros(rows, num_frames, dtype=dtype)
     if times_s is None:
@@ -51,7 +52,7 @@ def second_difference_matrix(num_frames: int, *, times_s: torch.Tensor | None = 
 
 def fixed_lag_smooth(values: torch.Tensor, *, anchor_weight: torch.Tensor, fixed: torch.Tensor,
                      smoothness: float, times_s: torch.Tensor | None = None, ridge: float = 1e-6) -> torch.Tensor:
-    """Equation (2): (n, D) window values (fixed rows hold their fixed values) -> (n, D) smoothed values.
+    """Equation (2) above: (n, D) window values (fixed rows hold their fixed values) -> (n, D) smoothed values.
 
     Args:
         values: (n, D) per-frame values y_t; for fixed rows, the value to hold.

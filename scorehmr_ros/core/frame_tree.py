@@ -4,7 +4,8 @@ Every child frame has one parent edge (as in tf2). A static edge (``/tf_static``
 at all times; a dynamic edge (``/tf``) keeps its stamped history over ``cache_duration_s`` (tf2's default
 cache is 10 s) behind its newest sample. ``lookup(target, source, stamp_ns)`` returns the (4, 4)
 T_target_source that maps points in ``source`` into ``target`` (tf2's ``lookup_transform(target, source,
-time)``), walking both frames up to their common ancestor and sampling every dynamic edge at the stamp:
+time)``), walking both frames up to their common ancestor and sampling every dynamic edge at the stamp (equation
+numbered within this module only):
     (1) q(s) = slerp(q₀, q₁; s),  p(s) = (1 - s) p₀ + s p₁,  s = (stamp - stamp₀) / (stamp₁ - stamp₀)
 between the samples that bracket the stamp. A stamp outside an edge's samples by more than
 ``extrapolation_tolerance_s`` raises :class:`ExtrapolationError` (tf2's ExtrapolationException); within the
@@ -57,7 +58,7 @@ class ExtrapolationError(FrameLookupError):
 
 
 def slerp_xyzw(q0: np.ndarray, q1: np.ndarray, fraction: float) -> np.ndarray:
-    """Equation (1), rotation: the unit quaternion (x, y, z, w) a ``fraction`` of the way from q0 to q1 along
+    """Equation (1) above, rotation: the unit quaternion (x, y, z, w) a ``fraction`` of the way from q0 to q1 along
     the shorter arc."""
     q0 = q0 / np.linalg.norm(q0)
     q1 = q1 / np.linalg.norm(q1)
@@ -102,7 +103,7 @@ class _Edge:
             del self.stamps_ns[:keep], self.quaternions_xyzw[:keep], self.translations_m[:keep], self.matrices[:keep]
 
     def sample(self, stamp_ns: int, tolerance_ns: int, child: str) -> np.ndarray:
-        """(4, 4) T_parent_child at ``stamp_ns`` (equation (1)); ExtrapolationError outside the samples."""
+        """(4, 4) T_parent_child at ``stamp_ns`` (equation (1) above); ExtrapolationError outside the samples."""
         if self.static:
             return self.matrices[0]
         first, last = self.stamps_ns[0], self.stamps_ns[-1]

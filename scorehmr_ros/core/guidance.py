@@ -1,10 +1,13 @@
-"""Guidance losses of ScoreHMR and the early-stopping bookkeeping (reference sections 3 and 4).
+"""Guidance losses of ScoreHMR and the early-stopping bookkeeping (docs/scorehmr-reference.md §3, §4).
 
-Each loss is one function of the one-step estimate x̂_0 (or of the body it implies):
-    (6) ρ(r) = σ² r² / (σ² + r²)                                     Geman-McClure, per coordinate
-    (7) L_kp[b] = Σ_j (1000 / max(W, H))² conf_j² Σ_{x,y} ρ(P(X_j + t_cam) - ĵ)   per sample
-    (8) L_mv = w_c² Σ_{v,j} ‖θ_vj - θ̄_j‖²,  θ̄ = mean over views                  one scalar
-    (9) l_i = ‖x̂_0[i+1] - x̂_0[i]‖²,  i = 0 .. B-2                                per frame pair
+Each loss is one function of the one-step estimate x̂_0 (or of the body it implies); equation numbers are those of
+docs/scorehmr-reference.md (P is the official projection E10):
+    (E11) ρ(r) = σ² r² / (σ² + r²)                                     Geman-McClure, per coordinate
+    (E12) L_kp[b] = Σ_j (1000 / max(W, H))² conf_j² Σ_{x,y} ρ(P(X_j + t_cam) - ĵ)   per sample
+    (E13) L_mv = w_c² Σ_{v,j} ‖θ_vj - θ̄_j‖²,  θ̄ = mean over views                  one scalar
+          (the paper's uncalibrated multi-view consistency: no cameras, only the body poses of the V views;
+          not the calibrated reprojection of :mod:`~scorehmr_ros.core.multiview_guidance`)
+    (E14) l_i = ‖x̂_0[i+1] - x̂_0[i]‖²,  i = 0 .. B-2                                per frame pair
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ HIP_JOINT_INDICES: tuple[int, ...] = (8, 9, 12, 25 + 2, 25 + 3, 25 + 14)
 
 
 def geman_mcclure(residual: torch.Tensor, *, sigma: float) -> torch.Tensor:
-    """Equation (6), elementwise: σ² r² / (σ² + r²), same shape and unit² as the residual."""
+    """Equation E11, elementwise: σ² r² / (σ² + r²), same shape and unit² as the residual."""
     residual_sq = residual**2
     sigma_sq = sigma**2
     return (sigma_sq * residual_sq) / (sigma_sq + residual_sq)
@@ -42,7 +45,7 @@ def keypoint_fitting_loss(
     keypoints_conf: torch.Tensor, focal_length_px: torch.Tensor, principal_point_px: torch.Tensor,
     image_size_px: torch.Tensor, sigma_px: float, data_weight_px: float = 1000.0,
 ) -> torch.Tensor:
-    """Equation (7): per-sample robust reprojection loss, (B,).
+    """Equation E12: per-sample robust reprojection loss, (B,).
 
     Args:
         joints_m: (B, J, 3) body joints, body frame (no translation), metres.
@@ -63,21 +66,22 @@ def keypoint_fitting_loss(
 
 
 def multiview_consistency_loss(body_pose_6d: torch.Tensor, *, consistency_weight: float) -> torch.Tensor:
-    """Equation (8): scalar loss for (V, 23, 6) body poses (global orientation excluded) of one person."""
+    """Equation E13, uncalibrated multi-view consistency: scalar loss for (V, 23, 6) body poses (global orientation
+    excluded) of one person seen in V views; no camera is involved."""
     mean_pose = body_pose_6d.mean(dim=0, keepdim=True)  # (1, 23, 6)
     squared_distance = ((body_pose_6d - mean_pose) ** 2).sum(dim=-1)  # (V, 23)
     return consistency_weight**2 * squared_distance.sum()
 
 
 def smoothness_loss(pose_6d: torch.Tensor) -> torch.Tensor:
-    """Equation (9): (T - 1,) squared distances between consecutive (T, D) pose vectors (all D dims)."""
+    """Equation E14: (T - 1,) squared distances between consecutive (T, D) pose vectors (all D dims)."""
     return ((pose_6d[1:] - pose_6d[:-1]) ** 2).sum(dim=-1)
 
 
 class EarlyStopping:
     """Per-sample early stopping of the official keypoint fitting (``EarlyStopping`` of the eval script).
 
-    At each guided step: rel = |L_prev - L| / max(L_prev, L, 1); the first call only stores L.
+    At each guided step: rel = |L_prev - L| / max(L_prev, L, 1) (E9); the first call only stores L.
     A sample whose rel < tolerance has its keypoint loss zeroed for that step, and its x̂_0 (and
     camera) are cached the first time (a slot is empty while its cached row sums to 0).
     Samples never cached take the final values.

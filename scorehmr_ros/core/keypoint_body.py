@@ -2,7 +2,8 @@
 
 The OpenPose-25 joints of the official layout are 14 SMPL joints and 11 mesh vertices (nose, eyes, ears,
 toes, heels; :data:`~scorehmr_ros.core.body_model.KEYPOINT_VERTEX_IDS`). This module computes exactly
-those, with the same equations as :class:`~scorehmr_ros.core.body_model.BodyModel` (smplx LBS):
+those, with the same equations as :class:`~scorehmr_ros.core.body_model.BodyModel` (smplx LBS), numbered
+within this module only:
     (1) J(β) = J̄ + S_J β                    rest joints: the joint regressor applied to template and shape
                                              directions once, at construction (24 x 3 x 10 numbers)
     (2) v_k(β, θ) = v̄_k + S_k β + P_k (R(θ) - I)    only the K = 11 keypoint vertices
@@ -76,7 +77,7 @@ class KeypointBody(torch.nn.Module):
         self.vertex_names = tuple(KEYPOINT_VERTEX_IDS[s][0] for s in _OPENPOSE_VERTEX_SLOTS)
 
     def rest_joints(self, betas: torch.Tensor) -> torch.Tensor:
-        """Equation (1): (B, S) betas -> (B, 24, 3) rest-pose joints, metres."""
+        """Equation (1) above: (B, S) betas -> (B, 24, 3) rest-pose joints, metres."""
         return self.joint_template + torch.einsum("jds,bs->bjd", self.joint_shapedirs[..., : betas.shape[1]], betas)
 
     def forward(self, *, rotations: torch.Tensor, betas: torch.Tensor,

@@ -1,16 +1,20 @@
 """Calibrated multi-view guidance: one world-frame body reprojected into V calibrated cameras (torch).
 
-Equations (one function each):
+"Multi-view" in this module's name means calibrated reprojection (known intrinsics and camera poses), not the
+paper's uncalibrated multi-view consistency mode (E13 of docs/scorehmr-reference.md: pose agreement between views,
+no cameras; ``FitConfig.multiview_guidance`` and :func:`~scorehmr_ros.core.guidance.multiview_consistency_loss`).
+
+Equations, numbered within this module only (one function each):
     (1) x_c = R_v X + t_v;  x_n = (x_c / z_c) distorted by plumb-bob;  u = K_v [x_n; 1]         projection
     (2) L_b = Σ_v Σ_j (1000 / max(W_v, H_v))² c_bvj² Σ_{x,y} ρ_σ(u_bvj - û_bvj)                  robust reprojection
-        (the official keypoint loss of guidance.py, summed over calibrated views; c = 0 for missing
+        (the official keypoint loss E12 of docs/scorehmr-reference.md, summed over calibrated views; c = 0 for missing
         joints, views that do not see the person, and points behind a camera)
     (3) A_p = Σ_t ‖X_{t-1} - 2 X_t + X_{t+1}‖²  over a person's window frames                     joint acceleration
     (4) image-conditioned score across views: the network sees the global orientation in camera v,
         G_v = R_v G. The 6D vector holds G's first two columns, which rotate linearly, so
         x_v = M_v x with M_v = diag(R_v, R_v, I); its noise prediction maps back as ε_v ↦ M_vᵀ ε_v and
         the views' predictions are averaged with the view weights: ε̂ = Σ_v w_v M_vᵀ f(M_v x, t, c_v).
-A moving rig (cameras on a mobile base) gives each body row its own extrinsics: R_v, t_v of (1) become
+A moving rig (cameras on a mobile base) gives each body row its own extrinsics: R_v, t_v of (1) above become
 R_bv, t_bv, the cameras as they were at that row's stamp (:meth:`RigTensors.with_extrinsics`).
 Shape letters: B bodies (people x frames), V views, J joints (see ``scorehmr_ros.core``).
 """
@@ -141,7 +145,7 @@ def plumb_bob(xy: torch.Tensor, coeffs: torch.Tensor) -> torch.Tensor:
 
 
 def world_to_cameras(points_world_m: torch.Tensor, rig: RigTensors) -> torch.Tensor:
-    """x_c of equation (1): (B, J, 3) world points -> (B, V, J, 3) in every camera (each row's own cameras when
+    """x_c of equation (1) above: (B, J, 3) world points -> (B, V, J, 3) in every camera (each row's own cameras when
     the rig's extrinsics are per row)."""
     if rig.per_row:
         return torch.einsum("bvxy,bjy->bvjx", rig.R_cam_world, points_world_m) + rig.t_cam_world_m[:, :, None]
@@ -154,7 +158,7 @@ def row_rotations(rig: RigTensors) -> torch.Tensor:
 
 
 def project_to_views(points_world_m: torch.Tensor, rig: RigTensors) -> tuple[torch.Tensor, torch.Tensor]:
-    """Equation (1): (B, J, 3) world points -> pixels (B, V, J, 2) and camera depth (B, V, J), metres.
+    """Equation (1) above: (B, J, 3) world points -> pixels (B, V, J, 2) and camera depth (B, V, J), metres.
 
     Depth is clamped at MIN_DEPTH_M before the division, so points behind a camera give finite pixels;
     mask them with the returned depth.
@@ -170,7 +174,7 @@ def project_to_views(points_world_m: torch.Tensor, rig: RigTensors) -> tuple[tor
 
 def reprojection_loss(points_world_m: torch.Tensor, keypoints_px: torch.Tensor, rig: RigTensors, *,
                       sigma_px: float, data_weight_px: float = 1000.0) -> torch.Tensor:
-    """Equation (2): per-body robust reprojection loss over all views, (B,).
+    """Equation (2) above: per-body robust reprojection loss over all views, (B,).
 
     Args:
         points_world_m: (B, J, 3) body joints, world frame, metres.
@@ -187,7 +191,7 @@ def reprojection_loss(points_world_m: torch.Tensor, keypoints_px: torch.Tensor, 
 
 
 def acceleration_loss(joints_m: torch.Tensor, *, frame_mask: torch.Tensor | None = None) -> torch.Tensor:
-    """Equation (3): (P, W, J, 3) joints over a window -> (P,) summed squared second differences, m².
+    """Equation (3) above: (P, W, J, 3) joints over a window -> (P,) summed squared second differences, m².
 
     frame_mask: (P, W) bool; a second difference counts only where its three frames are all True.
     """
@@ -200,7 +204,7 @@ def acceleration_loss(joints_m: torch.Tensor, *, frame_mask: torch.Tensor | None
 
 
 def rotate_global_orient_6d(pose_6d: torch.Tensor, rotation: torch.Tensor) -> torch.Tensor:
-    """M x of equation (4): (B, D) 6D poses with the first two 3-vectors (global orientation columns)
+    """M x of equation (4) above: (B, D) 6D poses with the first two 3-vectors (global orientation columns)
     premultiplied by (B, 3, 3) ``rotation``; the body joints are unchanged."""
     columns = pose_6d[:, :6].reshape(-1, 2, 3)  # (B, 2, 3): column 0, column 1 of G
     rotated = torch.einsum("bxy,bcy->bcx", rotation, columns).reshape(-1, 6)
@@ -213,7 +217,7 @@ def view_combined_noise(denoiser: Denoiser, x_t: torch.Tensor, t_batch: torch.Te
     """ε̂ for world-frame x_t (B, D) at steps t_batch (B,).
 
     Unconditional denoiser (cond None): one call, ε̂ = f(x_t, t) (no view dependence).
-    Image-conditioned: equation (4) with cond (B, V, C) per view, view_weight (B, V) >= 0 (rows summing
+    Image-conditioned: equation (4) above with cond (B, V, C) per view, view_weight (B, V) >= 0 (rows summing
     to 0 fall back to equal weights) and R_cam_world (V, 3, 3) or (B, V, 3, 3) (per row); one batched call over
     B x V rows.
     """
@@ -235,7 +239,7 @@ def view_combined_noise(denoiser: Denoiser, x_t: torch.Tensor, t_batch: torch.Te
 
 def translation_hessian(points_world_m: torch.Tensor, keypoints_px: torch.Tensor, rig: RigTensors, *,
                         sigma_px: float, data_weight_px: float = 1000.0) -> torch.Tensor:
-    """Gauss-Newton Hessian of equation (2) with respect to the body translation, (B, 3, 3).
+    """Gauss-Newton Hessian of equation (2) above with respect to the body translation, (B, 3, 3).
 
     H_b = Σ_{v,j} (1000 / max(W_v, H_v))² c² (2 σ⁴ / (σ² + r²)²) J_vjᵀ J_vj with J_vj = ∂u/∂X, the pinhole
     Jacobian (f/z) [[1, 0, -x/z], [0, 1, -y/z]] R_v (distortion neglected), r² the squared pixel residual.
@@ -258,7 +262,7 @@ def translation_hessian(points_world_m: torch.Tensor, keypoints_px: torch.Tensor
 
 
 def second_difference_gram(window: int, frame_mask: torch.Tensor | None) -> torch.Tensor:
-    """(P, W, W) DᵀD of the masked second-difference operator of equation (3) (zeros for W < 3)."""
+    """(P, W, W) DᵀD of the masked second-difference operator of equation (3) above (zeros for W < 3)."""
     num = 1 if frame_mask is None else frame_mask.shape[0]
     if window < 3:
         return torch.zeros(num, window, window)

@@ -1,9 +1,10 @@
 """How well a pose prior knows its poses: noise-prediction error on held-out poses vs random rotations vs a mean pose.
 
-For a set of clean poses X = {x_0} (N, D) and a timestep t, with K noise draws ε_k ~ N(0, I):
+For a set of clean poses X = {x_0} (N, D) and a timestep t, with K noise draws ε_k ~ N(0, I) (equations (1), (2)
+numbered within this module only; E-numbers are those of docs/scorehmr-reference.md):
 
-    x_t = √ᾱ_t x_0 + √(1 - ᾱ_t) ε                                          (forward process)
-    (1) MSE_f(X, t)    = mean_{k, n, d} (f(x_t, t) - ε)²                      (the training loss at a fixed t)
+    x_t = √ᾱ_t x_0 + √(1 - ᾱ_t) ε                                          (forward process E2)
+    (1) MSE_f(X, t)    = mean_{k, n, d} (f(x_t, t) - ε)²                      (the training loss E19 at a fixed t)
     (2) MSE_mean(X, t) = mean_{k, n, d} (ε̄ - ε)²,  ε̄ = (√(1/ᾱ_t) x_t - x̄_0) / √(1/ᾱ_t - 1)
                          the noise a predictor would infer if it believed every pose were the constant x̄_0
 
@@ -30,7 +31,7 @@ EVAL_TIMESTEPS: tuple[int, ...] = (10, 50, 100, 250, 500)
 
 @dataclass(frozen=True)
 class PriorEvaluation:
-    """Errors of equations (1) and (2) at each timestep (same order as ``timesteps``)."""
+    """Errors of equations (1) and (2) above at each timestep (same order as ``timesteps``)."""
 
     timesteps: tuple[int, ...]
     heldout_mse: tuple[float, ...]  # (1) on held-out poses
@@ -74,7 +75,7 @@ def with_random_headings(rotations: np.ndarray | torch.Tensor, *, copies: int,
 @torch.no_grad()
 def noise_prediction_mse(diffusion: Diffusion, x0: torch.Tensor, *, t: int, noise: torch.Tensor,
                          mean_x0: torch.Tensor | None = None) -> float:
-    """Equation (1) (or (2) when ``mean_x0`` (D,) is given) for x0 (N, D) and noise (K, N, D)."""
+    """Equation (1) above (or (2) when ``mean_x0`` (D,) is given) for x0 (N, D) and noise (K, N, D)."""
     draws, num, dim = noise.shape
     device = diffusion.betas.device
     x0_rep = x0.to(device).repeat(draws, 1)  # (K N, D)
@@ -91,7 +92,7 @@ def noise_prediction_mse(diffusion: Diffusion, x0: torch.Tensor, *, t: int, nois
 def evaluate_pose_sets(diffusion: Diffusion, *, heldout_x0: torch.Tensor, train_x0: torch.Tensor,
                        random_x0: torch.Tensor, mean_x0: torch.Tensor, timesteps: tuple[int, ...] = EVAL_TIMESTEPS,
                        noise_draws: int = 4, seed: int = 0) -> PriorEvaluation:
-    """Equations (1), (2) on the given sets; the same noise for all sets of equal size at a given t."""
+    """Equations (1), (2) above on the given sets; the same noise for all sets of equal size at a given t."""
     rows = {"heldout": [], "train": [], "random": [], "mean": []}
     for t in timesteps:
         generator = torch.Generator().manual_seed(seed * 100_003 + t)

@@ -1,6 +1,6 @@
 """Pinhole projection and the crop-to-full-image camera of the official code (torch).
 
-Conventions (scorehmr-reference.md section 7): OpenCV-style camera, x right, y down,
+Conventions (docs/scorehmr-reference.md §7): OpenCV-style camera, x right, y down,
 z forward; the single-image mode uses f = 5000 px for the full image whatever its size and
 the principal point at the image centre. Image sizes are (W, H).
 """

@@ -1,6 +1,6 @@
 """Rotation conversions (torch), batched over any leading dimensions.
 
-Conventions match the official ScoreHMR code (scorehmr-reference.md section 3):
+Conventions match the official ScoreHMR code (docs/scorehmr-reference.md §3, E6):
 
 * rotation matrices act on column vectors, ``x' = R @ x``;
 * quaternions are ``(w, x, y, z)``, scalar first;

@@ -1,10 +1,10 @@
-"""Training the diffusion denoiser with the official recipe (reference section 8).
+"""Training the diffusion denoiser with the official recipe (docs/scorehmr-reference.md §9).
 
 Each step (official ``Trainer.train`` + ``GaussianDiffusion.p_losses``, objective ``pred_noise``, l2, p2 weight 1):
 
     x_0, c ~ data;  t ~ U{0, ..., T-1};  ε ~ N(0, I)
-    x_t = √ᾱ_t x_0 + √(1 - ᾱ_t) ε                                   (forward process, eq. (2) of core/diffusion.py)
-    (1) L = mean_{b, d} (f(x_t, t, c) - ε)²                            (noise-prediction MSE)
+    x_t = √ᾱ_t x_0 + √(1 - ᾱ_t) ε                                   (forward process E2, docs/scorehmr-reference.md)
+    (E19) L = mean_{b, d} (f(x_t, t, c) - ε)²                          (noise-prediction MSE)
     Adam(lr 1e-4, betas (0.9, 0.99)) step on L after clipping the gradient's global L2 norm to 1.0,
     then the EMA update (core/ema.py).
 
@@ -76,7 +76,7 @@ def step_generator(*, seed: int, step: int) -> torch.Generator:
 
 def noise_prediction_loss(diffusion: Diffusion, *, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor,
                           cond: torch.Tensor | None) -> torch.Tensor:
-    """Equation (1): mean squared error between f(q_sample(x_0, t, ε), t, c) and ε; x0, noise (B, D), t (B,)."""
+    """Equation E19: mean squared error between f(q_sample(x_0, t, ε), t, c) and ε; x0, noise (B, D), t (B,)."""
     x_t = diffusion.q_sample(x0, t, noise)
     return torch.mean((diffusion.model(x_t, t, cond) - noise) ** 2)
 

@@ -1,6 +1,6 @@
 """Training settings (no torch import, so the CLI can take its defaults from here): the official recipe.
 
-Official values (reference section 8; ``score_hmr/configs/base.yaml`` and ``trainer.py``): Adam lr 1e-4 with
+Official values (docs/scorehmr-reference.md §9; ``score_hmr/configs/base.yaml`` and ``trainer.py``): Adam lr 1e-4 with
 betas (0.9, 0.99), batch 128, 1,000,000 steps, gradient-norm clip 1.0, EMA beta 0.995 updated every 10 steps
 after step 100 with the power-2/3 warm-up of ema-pytorch.
 """

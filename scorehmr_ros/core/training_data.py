@@ -3,7 +3,7 @@
 Two sources, each a :class:`PoseSampler` that draws a batch from a ``torch.Generator`` (so a run is
 reproducible from its seed and step alone):
 
-* :class:`ImageFeatureSampler`, the official image-conditioned set-up (reference section 8): per dataset a
+* :class:`ImageFeatureSampler`, the official image-conditioned set-up (docs/scorehmr-reference.md §9): per dataset a
   label file in the official layout (``body_pose`` (N, 72) axis-angle, global orient first, ``has_body_pose``
   (N,)) and the cached PARE predictions of ``data_preprocessing/cache_pare_preds.py`` (``pose_feats``
   (N, 128, 24)). Only rows with ``has_body_pose > 0`` are kept; features are standardised with

@@ -1,1 +1,1 @@
-"""ROS 2 nodes and message conversions: the only code that imports rclpy or messages."""
+"""ROS 2 nodes and message conversions (rclpy, message types); see docs/architecture.md for who else imports them."""

@@ -54,7 +54,7 @@ MEDIAPIPE33_NAMES: tuple[str, ...] = (
     "left_heel", "right_heel", "left_foot_index", "right_foot_index",
 )
 
-#: The official ViTPose -> OpenPose map (reference section 6): OpenPose index of COCO joint i.
+#: The official ViTPose -> OpenPose map (docs/scorehmr-reference.md §6): OpenPose index of COCO joint i.
 OFFICIAL_COCO17_TO_OPENPOSE25: tuple[int, ...] = (0, 16, 15, 18, 17, 5, 2, 6, 3, 7, 4, 12, 9, 13, 10, 14, 11)
 
 #: Joints that are another layout's joint under a different name: (source layout, source name) -> target name.

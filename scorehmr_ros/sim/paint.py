@@ -2,7 +2,7 @@
 
 Keypoint detectors find a person painted with skin on head, forearms and hands, a shirt, dark
 trousers and shoes, hair on the top and back of the head and dark eyes and mouth far more often
-than a flat grey body (BlazePose: 98% vs about 50%; /work/shared/docs/environment.md), and the
+than a flat grey body (BlazePose: 98% vs about 50%; docs/sim.md, "Renderer"), and the
 hair and face tell a back view from a front view.
 
 Regions by SMPL joint (a vertex's colour is a mix of its joints' colours weighted by the skinning

@@ -1,6 +1,6 @@
 """PARE head: part attention over 56x56 feature maps, per-joint pose features, and PARE's SMPL regression.
 
-Official configuration (scorehmr-reference.md §5): two 3x3 conv-BN-ReLU layers of 128 filters per branch,
+Official configuration (docs/scorehmr-reference.md §5): two 3x3 conv-BN-ReLU layers of 128 filters per branch,
 ``part_segm`` heatmaps (25 channels, channel 0 background), softmax keypoint attention, no iterative regression,
 no mean-parameter offsets. Shapes with B crops, J = 24 joints, C = 128 pose-feature channels, HW = 56 x 56:
 

@@ -2,7 +2,7 @@
 
 Module names and order follow the standard HRNet layout (``conv1``, ``layer1``, ``transition1``,
 ``stage2.0.branches.0.0.conv1``, ``stage4.2.fuse_layers.3.0.2.0``, ...), so the official PARE checkpoint loads
-by key; see scorehmr-reference.md §5 for the entry counts.
+by key; see docs/scorehmr-reference.md §5 for the entry counts.
 
 Shapes for a 224 px input with width C = 32:
     stem       (B, 3, 224, 224) -> (B, 64, 56, 56)   two stride-2 3x3 convolutions

@@ -1,4 +1,4 @@
-"""PARE input crops, as ScoreHMR's demo makes them (scorehmr-reference.md §5, "Input crop").
+"""PARE input crops, as ScoreHMR's demo makes them (docs/scorehmr-reference.md §5, "Input crop").
 
 For a tight person box (x0, y0, x1, y1) in pixels of a BGR uint8 image:
   1. centre c = ((x0 + x1) / 2, (y0 + y1) / 2) and side b = max(x1 - x0, y1 - y0), in float32 like the official

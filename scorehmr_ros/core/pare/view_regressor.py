@@ -4,7 +4,7 @@ For P people and V calibrated views (one BGR image per view, one box per person 
 1. crop every present (person, view) box with the official crop (preprocess.py: square of side max(w, h) around
    the box centre, 224 px, ImageNet normalisation);
 2. one batched PARE call over all crops (model.py); the condition is ScoreHMR's: ``pose_feats`` (128, 24)
-   flattened channel-major and standardised with ``pare_feat_stats.npz`` (scorehmr-reference.md §5);
+   flattened channel-major and standardised with ``pare_feat_stats.npz`` (docs/scorehmr-reference.md E17);
 3. PARE's global orientation is relative to its crop camera, whose optical axis is the ray through the box
    centre; it is turned into the view's optical frame by the rotation taking the optical axis onto that ray
    (``ray_rotation``): R_cam_body = R_ray R_crop_body. (ScoreHMR's own setting, f = 5000 px, makes R_ray ≈ I.)
