@@ -5,9 +5,11 @@ Steps (batched over B bodies):
    frame has x to the body's left, y up, z forward, so G = [l, u, l × u] with l the (right hip -> left hip)
    direction and u the (mid-hip -> neck) direction made orthogonal to l (shoulders stand in for missing hips);
 2. ``place_body``: the translation that best aligns the posed joints with the points (weighted mean offset);
-3. ``solve_ik``: a few Adam steps on (global orientation 6D, body pose axis-angle, betas, translation)
-   minimising Σ_j w_j ρ(‖J_j(θ, β) + τ - X_j‖) + λ_θ ‖θ - θ_0‖² + λ_β ‖β‖², with ρ Geman-McClure in metres,
-   through the reduced body model (:class:`~scorehmr_ros.core.keypoint_body.KeypointBody`).
+3. ``solve_ik``: minimise Σ_j w_j ρ(‖J_j(θ, β) + τ - X_j‖) + λ_θ ‖θ - θ_0‖² + λ_β ‖β‖², with ρ Geman-McClure
+   in metres, over (global orientation, body pose, translation, optionally betas) of the reduced body model
+   (:class:`~scorehmr_ros.core.keypoint_body.KeypointBody`): a few Adam steps with autograd, or
+   Levenberg-Marquardt with analytic Jacobians (:mod:`scorehmr_ros.core.ik_lm`; ``IKConfig.solver``, the
+   streaming fitter's choice: more accurate in a tenth of the time, docs/fitting.md).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 import torch
 
 from scorehmr_ros.core.config_fields import check_settings, setting
+from scorehmr_ros.core.ik_lm import place_body, solve_lm
 from scorehmr_ros.core.keypoint_body import KeypointBody
 from scorehmr_ros.core.rotations import axis_angle_to_matrix, matrix_to_axis_angle, matrix_to_rot6d, rot6d_to_matrix
 
@@ -34,7 +37,12 @@ class IKInputError(ValueError):
 class IKConfig:
     """Inverse-kinematics settings."""
 
-    iterations: int = setting(40, "Adam steps", minimum=0, maximum=10000)
+    solver: str = setting("adam", "Adam with autograd, or Levenberg-Marquardt with analytic Jacobians (converges "
+                          "in a few iterations: the streaming fitter's choice, docs/fitting.md)",
+                          choices=("adam", "levenberg_marquardt"))
+    lm_iterations: int = setting(10, "Levenberg-Marquardt iterations (at most: stops once no body moves)",
+                                 minimum=0, maximum=1000)
+    iterations: int = setting(40, "Adam steps (solver adam)", minimum=0, maximum=10000)
     learning_rate: float = setting(0.05, "Adam step size", minimum=1e-5, maximum=1.0)
     sigma_m: float = setting(0.1, "Geman-McClure scale of the joint distance", unit="m", minimum=1e-3, maximum=10.0)
     pose_weight: float = setting(1e-3, "weight of ‖θ - θ_0‖² (rad²) against the joint term (m²)", minimum=0.0,
@@ -93,13 +101,6 @@ def torso_orientation(points_m: torch.Tensor, weights: torch.Tensor) -> torch.Te
     return torch.where(ok[:, None, None], rotation, upright)
 
 
-def place_body(joints_m: torch.Tensor, points_m: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    """Step 2: (B, 3) translation minimising Σ_j w_j ‖J_j + τ - X_j‖² (zero where no weight)."""
-    w = weights[..., None]
-    offset = (w * (torch.nan_to_num(points_m) - joints_m)).sum(dim=1) / w.sum(dim=1).clamp_min(1e-9)
-    return torch.where(weights.sum(dim=1, keepdim=True) > 0, offset, torch.zeros_like(offset))
-
-
 def solve_ik(body: KeypointBody, *, points_m: torch.Tensor, weights: torch.Tensor,
              init_rotations: torch.Tensor | None = None, init_betas: torch.Tensor | None = None,
              config: IKConfig | None = None) -> IKResult:
@@ -125,21 +126,47 @@ def solve_ik(body: KeypointBody, *, points_m: torch.Tensor, weights: torch.Tenso
         init_rotations = torch.eye(3, dtype=points.dtype).repeat(batch, 24, 1, 1)
         init_rotations[:, 0] = torso_orientation(points, weights)
     betas0 = torch.zeros(batch, 10, dtype=points.dtype) if init_betas is None else init_betas.detach().clone()
+    if config.solver == "adam":
+        with torch.no_grad():
+            transl0 = place_body(body(rotations=init_rotations, betas=betas0).openpose_m, points, weights)
+        rotations, betas, transl = _adam(body, points=points, weights=weights, rotations0=init_rotations,
+                                         betas0=betas0, transl0=transl0, config=config)
+        with torch.no_grad():
+            joints = body(rotations=rotations, betas=betas, transl_m=transl).openpose_m
+    else:
+        solved = solve_lm(body, points_m=points, weights=weights, rotations=init_rotations.detach(), betas=betas0,
+                          transl_m=None, iterations=config.lm_iterations, sigma_m=config.sigma_m,
+                          pose_weight=config.pose_weight, betas_weight=config.betas_weight,
+                          optimize_betas=config.optimize_betas)
+        rotations, betas, transl, joints = solved.rotations, solved.betas, solved.transl_m, solved.openpose_m
     with torch.no_grad():
-        rest = body(rotations=init_rotations, betas=betas0)
-        transl0 = place_body(rest.openpose_m, points, weights)
-    orient = matrix_to_rot6d(init_rotations[:, 0]).detach().clone().requires_grad_(True)
-    pose0 = matrix_to_axis_angle(init_rotations[:, 1:]).detach()
+        dist = (joints - points).norm(dim=-1)
+        residual = (weights > 0).float()
+        residual = torch.where(residual.sum(1) > 0, (dist * residual).sum(1) / residual.sum(1).clamp_min(1),
+                               torch.full((batch,), float("nan")))
+    return IKResult(rotations=rotations.detach(), betas=betas.detach(), transl_m=transl.detach(), residual_m=residual)
+
+
+def _adam(body: KeypointBody, *, points: torch.Tensor, weights: torch.Tensor, rotations0: torch.Tensor,
+          betas0: torch.Tensor, transl0: torch.Tensor,
+          config: IKConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``config.iterations`` Adam steps with autograd on (global orientation 6D, body pose axis-angle, betas,
+    translation) -> rotations (B, 24, 3, 3), betas (B, 10), transl_m (B, 3)."""
+    orient = matrix_to_rot6d(rotations0[:, 0]).detach().clone().requires_grad_(True)
+    pose0 = matrix_to_axis_angle(rotations0[:, 1:]).detach()
     pose = pose0.clone().requires_grad_(True)
     betas = betas0.clone().requires_grad_(config.optimize_betas)
     transl = transl0.clone().requires_grad_(True)
     params = [orient, pose, transl] + ([betas] if config.optimize_betas else [])
-    optimizer = torch.optim.Adam(params, lr=config.learning_rate)
     sigma_sq = config.sigma_m**2
 
     def rotations_now() -> torch.Tensor:
         return torch.cat([rot6d_to_matrix(orient)[:, None], axis_angle_to_matrix(pose)], dim=1)
 
+    if config.iterations == 0:  # no optimiser: its first construction imports torch._dynamo (seconds)
+        with torch.no_grad():
+            return rotations_now(), betas.detach(), transl.detach()
+    optimizer = torch.optim.Adam(params, lr=config.learning_rate)
     with torch.enable_grad():
         for _ in range(config.iterations):
             optimizer.zero_grad()
@@ -150,10 +177,4 @@ def solve_ik(body: KeypointBody, *, points_m: torch.Tensor, weights: torch.Tenso
             loss.backward()
             optimizer.step()
     with torch.no_grad():
-        rotations = rotations_now()
-        joints = body(rotations=rotations, betas=betas, transl_m=transl).openpose_m
-        dist = (joints - points).norm(dim=-1)
-        residual = (weights > 0).float()
-        residual = torch.where(residual.sum(1) > 0, (dist * residual).sum(1) / residual.sum(1).clamp_min(1),
-                               torch.full((batch,), float("nan")))
-    return IKResult(rotations=rotations.detach(), betas=betas.detach(), transl_m=transl.detach(), residual_m=residual)
+        return rotations_now(), betas.detach(), transl.detach()
