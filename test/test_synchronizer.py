@@ -95,6 +95,15 @@ def test_a_dead_camera_never_stalls_the_rig_and_stops_costing_latency():
     assert max(late) <= 10 * MS
 
 
+def test_a_rig_slower_than_stale_s_still_gets_every_set():
+    # a triggered rig at 0.5 Hz: each camera is 'silent' for 2 s before every frame, longer than stale_s
+    config = SyncConfig(camera_names=("a", "b"), deadline_s=0.1, stale_s=1.0)
+    events = camera_stream("a", frames=5, period_ms=2000, latency_ms=5) + \
+        camera_stream("b", frames=5, period_ms=2000, latency_ms=30)
+    sets = run_streams(NWaySynchronizer(config), events)
+    assert len(sets) == 5 and all(s.complete for s in sets)
+
+
 def test_too_few_cameras_drops_the_pivot_and_counts_it():
     sync = NWaySynchronizer(SyncConfig(camera_names=("a", "b"), deadline_s=0.05))
     assert sync.add("a", 1000 * MS, "a0", now_ns=1000 * MS) == []

@@ -5,7 +5,14 @@ import pytest
 
 from scorehmr_ros.core.body_state import TrackingState
 from scorehmr_ros.perception.association import associate
-from scorehmr_ros.perception.tracking import Tracker, TrackerConfig, TrackingError, anchor_positions_m
+from scorehmr_ros.perception.tracking import (
+    TRACK_ID_LIMIT,
+    Tracker,
+    TrackerConfig,
+    TrackingError,
+    anchor_positions_m,
+    automatic_first_track_id,
+)
 from scorehmr_ros.sim.layouts import OPENPOSE25_NAMES
 from scorehmr_ros.sim.rigs import ring_rig
 
@@ -22,7 +29,7 @@ def _run_pipeline(*, starts_m, velocities_m_s, num_frames, seed=0, cameras=None,
     """Association + tracking over a walking scene; returns per frame the GT person -> track id map."""
     cameras = ring_rig(num_cameras=4).cameras if cameras is None else cameras
     rng = np.random.default_rng(seed)
-    tracker = Tracker(config=TrackerConfig(confirmations=2))
+    tracker = Tracker(config=TrackerConfig(first_track_id=0, confirmations=2))
     history = []
     for frame in range(num_frames):
         stamp_ns = frame * FRAME_NS
@@ -82,7 +89,7 @@ def test_missed_and_spurious_detections_do_not_switch_ids():
 def test_birth_needs_consecutive_confirmations():
     person = walkers(starts_m=[[0.0, 0.0]], velocities_m_s=[[0.5, 0.0]], time_s=0.0)
     for confirmations in (1, 2, 3):
-        tracker = Tracker(config=TrackerConfig(confirmations=confirmations))
+        tracker = Tracker(config=TrackerConfig(first_track_id=0, confirmations=confirmations))
         for frame in range(confirmations):
             update = tracker.update(joints_world_m=person, joint_valid=np.ones((1, 25), bool),
                                     stamp_ns=frame * FRAME_NS)
@@ -110,7 +117,7 @@ def _walk(tracker, *, frames, visible, start_frame=0):
 
 
 def test_short_occlusion_searches_then_reidentifies():
-    tracker = Tracker(config=TrackerConfig(confirmations=1, prediction_timeout_s=0.5))
+    tracker = Tracker(config=TrackerConfig(first_track_id=0, confirmations=1, prediction_timeout_s=0.5))
     hidden = range(20, 29)  # 9 frames = 0.3 s < 0.5 s
     updates = _walk(tracker, frames=40, visible=lambda f: f not in hidden)
     states = [_states(u).get(0) for u in updates]
@@ -126,7 +133,7 @@ def test_short_occlusion_searches_then_reidentifies():
 
 
 def test_long_occlusion_terminates_and_a_new_id_is_born():
-    tracker = Tracker(config=TrackerConfig(confirmations=1, prediction_timeout_s=0.5))
+    tracker = Tracker(config=TrackerConfig(first_track_id=0, confirmations=1, prediction_timeout_s=0.5))
     hidden = range(10, 40)  # 1 s
     updates = _walk(tracker, frames=50, visible=lambda f: f not in hidden)
     states = [_states(u) for u in updates]
@@ -139,7 +146,7 @@ def test_long_occlusion_terminates_and_a_new_id_is_born():
 
 
 def test_predictions_move_joints_with_the_anchor():
-    tracker = Tracker(config=TrackerConfig(confirmations=1))
+    tracker = Tracker(config=TrackerConfig(first_track_id=0, confirmations=1))
     _walk(tracker, frames=15, visible=lambda f: True)
     stamp_ns = 20 * FRAME_NS
     predictions = tracker.predictions(stamp_ns=stamp_ns)
@@ -172,3 +179,36 @@ def test_bad_inputs_and_config_raise():
         TrackerConfig(prediction_timeout_s=-1.0).validate()
     with pytest.raises(ValueError, match="confirmations"):
         TrackerConfig(confirmations=0).validate()
+
+
+def _born_ids(tracker, births: int) -> list[int]:
+    """Ids of ``births`` people born one after the other (each seen once: confirmations=1, far apart)."""
+    ids = []
+    for birth in range(births):
+        person = walkers(starts_m=[[10.0 * birth, 0.0]], velocities_m_s=[[0.0, 0.0]], time_s=0.0)
+        update = tracker.update(joints_world_m=person, joint_valid=np.ones((1, 25), bool), stamp_ns=birth * FRAME_NS)
+        ids += [t.track_id for t in update.tracks if t.state == TrackingState.TRACKED and t.track_id not in ids]
+    return ids
+
+
+def test_a_restarted_tracker_does_not_reuse_the_ids_of_the_previous_run(monkeypatch):
+    import scorehmr_ros.perception.tracking as tracking
+
+    start_ns = 1_796_000_000_123_000_000  # a wall clock in 2026
+    monkeypatch.setattr(tracking.time, "time_ns", lambda: start_ns)
+    first_run = _born_ids(Tracker(config=TrackerConfig(confirmations=1)), 3)
+    monkeypatch.setattr(tracking.time, "time_ns", lambda: start_ns + 2_000_000_000)  # restarted 2 s later
+    second_run = _born_ids(Tracker(config=TrackerConfig(confirmations=1)), 3)
+    assert first_run == [automatic_first_track_id(start_ns) + i for i in range(3)]
+    assert second_run[0] > first_run[-1] and not set(first_run) & set(second_run)
+    assert all(0 <= i < TRACK_ID_LIMIT for i in first_run + second_run)
+
+
+def test_track_ids_wrap_below_the_int32_limit_and_can_be_fixed():
+    assert _born_ids(Tracker(config=TrackerConfig(confirmations=1, first_track_id=TRACK_ID_LIMIT - 2)), 3) == [
+        TRACK_ID_LIMIT - 2, TRACK_ID_LIMIT - 1, 0]
+    assert _born_ids(Tracker(config=TrackerConfig(confirmations=1, first_track_id=7)), 2) == [7, 8]
+    with pytest.raises(ValueError, match="first_track_id"):
+        TrackerConfig(first_track_id=TRACK_ID_LIMIT).validate()
+    with pytest.raises(ValueError, match="clock_jump_s: must be >= prediction_timeout_s"):
+        TrackerConfig(prediction_timeout_s=2.0, clock_jump_s=1.0).validate()

@@ -8,7 +8,8 @@ the image size) is dropped with a throttled warning, and the node goes on.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from rclpy.callback_groups import CallbackGroup
@@ -20,16 +21,42 @@ from scorehmr_ros.nodes.geometry_conversions import stamp_to_ns
 from scorehmr_ros.nodes.image_conversions import ImageConversionError, message_to_bgr
 from scorehmr_ros.perception.front import CameraFrame
 
+#: Seconds of recent history the camera health is judged on (rate, rejections, share of sets): a camera that
+#: stops or recovers shows within this, however long it ran before.
+HEALTH_WINDOW_S = 5.0
+
 
 @dataclass
 class CameraHealth:
-    """Per-camera intake counters for diagnostics."""
+    """Per-camera intake counters for diagnostics: totals since the start, and events of the last
+    :data:`HEALTH_WINDOW_S` (arrival clock, seconds) that say how the camera is doing now."""
 
     frames: int = 0
     rejected: int = 0
     last_problem: str = ""
     info: CameraInfo | None = None
-    arrival_times_s: list[float] = field(default_factory=list)
+    arrival_times_s: deque[float] = field(default_factory=deque)
+    rejection_times_s: deque[float] = field(default_factory=deque)
+    sets: deque[tuple[float, bool]] = field(default_factory=deque)  # (arrival time, in the set) per emitted set
+
+    def forget_before(self, now_s: float) -> None:
+        """Drop the events older than the window (also after the arrival clock went back)."""
+        for events, time_of in ((self.arrival_times_s, float), (self.rejection_times_s, float),
+                                (self.sets, lambda event: event[0])):
+            while events and not now_s - HEALTH_WINDOW_S <= time_of(events[0]) <= now_s:
+                events.popleft()
+
+    def last_arrival_s(self) -> float | None:
+        return self.arrival_times_s[-1] if self.arrival_times_s else None
+
+    def rate_hz(self) -> float:
+        """Arrival rate over the window's frames (0 when fewer than two)."""
+        times = self.arrival_times_s
+        return (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else 0.0
+
+    def share_of_sets(self) -> float | None:
+        """Fraction of the window's synchronized sets this camera was in; None without sets."""
+        return sum(used for _, used in self.sets) / len(self.sets) if self.sets else None
 
 
 
@@ -59,13 +86,30 @@ class CameraIntake:
             self._node.destroy_subscription(subscription)
         self._subscriptions.clear()
 
+    def _now_s(self) -> float:
+        return self._node.get_clock().now().nanoseconds * 1e-9
+
+    def record_set(self, cameras: Iterable[str], missing: Iterable[str]) -> None:
+        """Note one synchronized set: ``cameras`` were in it, ``missing`` were not."""
+        now_s = self._now_s()
+        for camera, used in [(c, True) for c in cameras] + [(c, False) for c in missing]:
+            if camera in self.health:
+                self.health[camera].sets.append((now_s, used))
+                self.health[camera].forget_before(now_s)
+
     def _reject(self, camera: str, kind: str, text: str) -> None:
         health = self.health[camera]
         health.rejected += 1
         health.last_problem = text
+        health.rejection_times_s.append(self._now_s())
         self._warnings.warn(f"{camera}:{kind}", f"camera {camera}: {text}; frame dropped")
 
     def _on_info(self, camera: str, msg: CameraInfo) -> None:
+        """Keep the CameraInfo whose image size the frames are checked against (intrinsics are not used here)."""
+        if not (msg.width and msg.height):
+            self._warnings.warn(f"{camera}:camera_info", f"camera {camera}: CameraInfo with image size "
+                                                         f"{msg.width}x{msg.height} ignored")
+            return
         self.health[camera].info = msg
 
     def _on_image(self, camera: str, msg: Image | CompressedImage) -> None:
@@ -82,13 +126,15 @@ class CameraIntake:
             return
         health = self.health[camera]
         health.frames += 1
-        health.arrival_times_s.append(self._node.get_clock().now().nanoseconds * 1e-9)
-        del health.arrival_times_s[:-30]
+        now_s = self._now_s()
+        health.arrival_times_s.append(now_s)
+        health.forget_before(now_s)
         frame_id = msg.header.frame_id or f"{camera}_optical_frame"
         self._on_frame(CameraFrame(camera=camera, frame_id=frame_id, stamp_ns=stamp_to_ns(msg.header.stamp),
                                    image_bgr=image_bgr))
 
-    def rate_hz(self, camera: str) -> float:
-        """Arrival rate over the last frames (0 when fewer than two)."""
-        times = self.health[camera].arrival_times_s
-        return (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else 0.0
+    def current_health(self, camera: str) -> CameraHealth:
+        """The camera's health with the events older than the window dropped (call before reporting)."""
+        health = self.health[camera]
+        health.forget_before(self._now_s())
+        return health

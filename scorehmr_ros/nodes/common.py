@@ -11,6 +11,8 @@ from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
+from scorehmr_ros.nodes.set_worker import PROCESSING_ERRORS
+
 #: Image QoS reliability values accepted by the ``image_reliability`` parameters.
 RELIABILITY_CHOICES = ("best_effort", "reliable")
 
@@ -34,7 +36,9 @@ def output_qos(depth: int = 10) -> QoSProfile:
 class ThrottledWarnings:
     """Logs each kind of problem at most once per ``period_s``, saying how often it happened meanwhile.
 
-    A node never dies on a bad message: it calls ``warn(kind, text)`` and drops the input.
+    A node never dies on a bad message: it calls ``warn(kind, text)`` and drops the input. Warnings of one
+    kind may differ in text (a NaN set, then an inf set): the suppressed count is attached to a line only
+    when every suppressed warning had that line's text; otherwise the report names the last suppressed text.
     """
 
     log: Callable[[str], None]
@@ -42,6 +46,7 @@ class ThrottledWarnings:
     clock: Callable[[], float] = time.monotonic
     _last_logged: dict[str, float] = field(default_factory=dict)
     _suppressed: dict[str, int] = field(default_factory=dict)
+    _suppressed_texts: dict[str, tuple[str, bool]] = field(default_factory=dict)  # kind -> (last, all the same)
     counts: dict[str, int] = field(default_factory=dict)
 
     def warn(self, kind: str, text: str) -> bool:
@@ -51,9 +56,18 @@ class ThrottledWarnings:
         last = self._last_logged.get(kind)
         if last is not None and now - last < self.period_s:
             self._suppressed[kind] = self._suppressed.get(kind, 0) + 1
+            previous, same = self._suppressed_texts.get(kind, (text, True))
+            self._suppressed_texts[kind] = (text, same and previous == text)
             return False
         suppressed = self._suppressed.pop(kind, 0)
-        more = f" ({suppressed} more since the last report)" if suppressed else ""
+        last_suppressed, all_same = self._suppressed_texts.pop(kind, (text, True))
+        if not suppressed:
+            more = ""
+        elif all_same and last_suppressed == text:
+            more = f" ({suppressed} more since the last report)"
+        else:
+            more = (f" ({suppressed} other warnings of this kind since the last report, the last: "
+                    f"{last_suppressed})")
         self.log(f"{text}{more}")
         self._last_logged[kind] = now
         return True
@@ -79,14 +93,26 @@ def spin_nodes(nodes: list[Node]) -> None:
     Our callbacks only take messages in; the work runs on each node's worker threads. rclpy's
     MultiThreadedExecutor polls its futures while a callback runs, holding the interpreter lock: in the
     scorehmr node that slowed the fitter thread enough to drop half of the sets with the CPU half idle.
+
+    A callback that fails on a message (:data:`PROCESSING_ERRORS`) costs that message only: a throttled error
+    and the executor spins on. Ctrl-C shuts the context down from a signal handler, which can land while the
+    executor builds its wait set (an RCLError, a RuntimeError): with the context gone that is a clean stop.
     """
     executor = SingleThreadedExecutor()
     for node in nodes:
         executor.add_node(node)
+    errors = ThrottledWarnings(log=nodes[0].get_logger().error)
     try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+        while executor.context.ok():
+            try:
+                executor.spin()
+            except (KeyboardInterrupt, ExternalShutdownException):
+                break
+            except PROCESSING_ERRORS as error:
+                if not executor.context.ok():
+                    break
+                errors.warn(f"callback:{type(error).__name__}", f"a callback failed on a message: "
+                                                               f"{type(error).__name__}: {error}; message dropped")
     finally:
         executor.shutdown()
         for node in nodes:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
 
+from scorehmr_ros.nodes.camera_intake import HEALTH_WINDOW_S, CameraHealth
 from scorehmr_ros.perception.synchronizer import CameraSyncStats
 
-#: A camera delivering less than this fraction of its sets is reported as WARN.
+#: A camera in less than this fraction of the recent sets is reported as WARN.
 MIN_CAMERA_SHARE = 0.5
 
 
@@ -37,17 +38,31 @@ def stage_status(name: str, *, durations_s: list[float], processed: int, dropped
     return DiagnosticStatus(level=level, name=name, message=message, values=_values(values))
 
 
-def camera_status(name: str, *, health, sync: CameraSyncStats, rate_hz: float) -> DiagnosticStatus:
-    """One camera: rate, latency, frames used/missing/dropped, rejected messages."""
-    values = {"rate Hz": rate_hz, "frames": health.frames, "rejected messages": health.rejected,
-              "used in sets": sync.used, "missing from sets": sync.missing_from_sets, "dropped": sync.dropped,
-              "mean latency ms": 1e3 * (sync.mean_latency_s or 0.0)}
+def camera_status(name: str, *, health: CameraHealth, sync: CameraSyncStats, now_s: float,
+                  silent_after_s: float) -> DiagnosticStatus:
+    """One camera as it is now: ERROR when it sent nothing for ``silent_after_s`` (arrival clock) or never; WARN
+    when it was in fewer than MIN_CAMERA_SHARE of the recent sets or had frames rejected recently (the last
+    HEALTH_WINDOW_S; ``health`` with older events dropped); totals since the start as values."""
+    last_arrival_s = health.last_arrival_s()
+    share = health.share_of_sets()
+    values = {"rate Hz": health.rate_hz(), "frames": health.frames, "rejected messages": health.rejected,
+              "rejected recently": len(health.rejection_times_s), "used in sets": sync.used,
+              "missing from sets": sync.missing_from_sets, "dropped": sync.dropped,
+              "mean latency ms": 1e3 * (sync.mean_latency_s or 0.0),
+              "share of recent sets": -1.0 if share is None else share,
+              "seconds since last image": -1.0 if last_arrival_s is None else now_s - last_arrival_s}
     if health.last_problem:
         values["last problem"] = health.last_problem
     if health.frames == 0:
         return DiagnosticStatus(level=DiagnosticStatus.ERROR, name=name, message="no images received",
                                 values=_values(values))
-    share = sync.used / max(1, sync.used + sync.missing_from_sets)
-    level = DiagnosticStatus.WARN if share < MIN_CAMERA_SHARE or health.rejected else DiagnosticStatus.OK
-    message = "ok" if level == DiagnosticStatus.OK else (health.last_problem or "missing from most sets")
+    if last_arrival_s is None or now_s - last_arrival_s > silent_after_s:
+        silent = f"{now_s - last_arrival_s:.1f} s" if last_arrival_s is not None else f"over {HEALTH_WINDOW_S} s"
+        return DiagnosticStatus(level=DiagnosticStatus.ERROR, name=name, message=f"silent: no image for {silent}",
+                                values=_values(values))
+    level, message = DiagnosticStatus.OK, "ok"
+    if health.rejection_times_s:
+        level, message = DiagnosticStatus.WARN, health.last_problem or "messages rejected"
+    elif share is not None and share < MIN_CAMERA_SHARE:
+        level, message = DiagnosticStatus.WARN, f"in {share:.0%} of the recent sets"
     return DiagnosticStatus(level=level, name=name, message=message, values=_values(values))

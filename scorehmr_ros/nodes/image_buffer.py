@@ -36,11 +36,18 @@ class StampedBuffer(Generic[Item]):
         self._lock = threading.Lock()
 
     def add(self, camera: str, stamp_ns: int, item: Item) -> None:
-        """Keep ``item`` as the camera's image at ``stamp_ns`` (the oldest one goes when full)."""
+        """Keep ``item`` as the camera's image at ``stamp_ns`` (the oldest one goes when full).
+
+        A camera's images come in stamp order; a stamp before its newest one starts a new time line (a bag
+        loop, a restarted driver), so the camera's older items go: a replayed stamp must find the new image.
+        """
         if camera not in self._items:
             raise KeyError(f"camera {camera!r} is not buffered ({', '.join(self._items)})")
         with self._lock:
-            self._items[camera].append((int(stamp_ns), item))
+            items = self._items[camera]
+            if items and int(stamp_ns) < items[-1][0]:
+                items.clear()
+            items.append((int(stamp_ns), item))
 
     def lookup(self, camera: str, stamp_ns: int, *, tolerance_ns: int) -> Item | None:
         """The camera's item whose stamp is nearest to ``stamp_ns``, if within ``tolerance_ns``; else None."""

@@ -29,7 +29,7 @@ from scorehmr_ros.nodes.common import (
 from scorehmr_ros.nodes.diagnostics import stage_status
 from scorehmr_ros.nodes.geometry_conversions import MessageConversionError
 from scorehmr_ros.nodes.image_buffer import StampedBuffer
-from scorehmr_ros.nodes.keypoint_conversions import msg_to_observation, observation_to_msg
+from scorehmr_ros.nodes.keypoint_conversions import msg_to_detections, observation_to_msg
 from scorehmr_ros.nodes.parameters import ParameterGroup, declare_groups
 from scorehmr_ros.nodes.person_detector_node import DetectedSet, PersonDetectorNode
 from scorehmr_ros.nodes.set_worker import PROCESSING_ERRORS, DropOldestWorker
@@ -92,7 +92,7 @@ class KeypointEstimatorNode(Node):
 
     def _on_detections(self, msg: MultiViewKeypoints2D) -> None:
         try:
-            detections = msg_to_observation(msg)
+            detections = msg_to_detections(msg)
         except MessageConversionError as error:
             self.warnings.warn("detections", f"bad detections message: {error}; dropped")
             return

@@ -69,6 +69,7 @@ class PersonDetectorNode(Node):
         self.config, sync_config, detector_config = (group.read(self) for group in PARAMETERS)
         self.front = PerceptionFront(detector=build_detector(detector_config), estimator=None, config=self.config)
         self.synchronizer: NWaySynchronizer[CameraFrame] = NWaySynchronizer(sync_config)
+        self.silent_after_s = sync_config.stale_s  # a camera the synchronizer stops waiting for is reported
         self.listeners: list = []
         self.detections_publisher = self.create_publisher(MultiViewKeypoints2D, "detections", output_qos())
         self.diagnostics_publisher = self.create_publisher(DiagnosticArray, "/diagnostics", output_qos())
@@ -97,12 +98,21 @@ class PersonDetectorNode(Node):
     # -- callbacks ----------------------------------------------------------------------------
     def _on_frame(self, frame: CameraFrame) -> None:
         now_ns = self.get_clock().now().nanoseconds
+        resets = self.synchronizer.stats.clock_resets
         for synced in self.synchronizer.add(frame.camera, frame.stamp_ns, frame, now_ns=now_ns):
-            self.worker.submit(synced)
+            self._submit(synced)
+        if self.synchronizer.stats.clock_resets != resets:
+            self.warnings.warn("clock", f"camera {frame.camera}: image stamps went back by more than "
+                                        f"{self.synchronizer.config.clock_jump_s} s (a bag loop, a restarted "
+                                        "driver); the synchronizer starts afresh")
 
     def _poll(self) -> None:
         for synced in self.synchronizer.poll(now_ns=self.get_clock().now().nanoseconds):
-            self.worker.submit(synced)
+            self._submit(synced)
+
+    def _submit(self, synced: SyncedSet[CameraFrame]) -> None:
+        self.intake.record_set(synced.payloads, synced.missing)
+        self.worker.submit(synced)
 
     def _process(self, synced: SyncedSet[CameraFrame]) -> None:
         frames = list(synced.payloads.values())
@@ -132,8 +142,9 @@ class PersonDetectorNode(Node):
         msg.status = [stage_status(f"{self.get_name()}: detector", durations_s=self.detect_times_s,
                                    processed=self.worker.processed, dropped=self.worker.dropped,
                                    extra=describe_stats(stats), warnings=self.warnings.counts)]
-        msg.status += [camera_status(f"{self.get_name()}: camera {camera}", health=self.intake.health[camera],
-                                     sync=stats.cameras[camera], rate_hz=self.intake.rate_hz(camera))
+        now_s = self.get_clock().now().nanoseconds * 1e-9
+        msg.status += [camera_status(f"{self.get_name()}: camera {camera}", health=self.intake.current_health(camera),
+                                     sync=stats.cameras[camera], now_s=now_s, silent_after_s=self.silent_after_s)
                        for camera in self.intake.health]
         self.diagnostics_publisher.publish(msg)
 

@@ -11,12 +11,15 @@ from collections import deque
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
+import cv2
+
 Item = TypeVar("Item")
 
 #: Failures of one item that must not stop the worker: bad data (ValueError, LookupError), a
-#: runtime's failure on it (RuntimeError: torch, ONNX Runtime, TFLite), numerics (ArithmeticError).
-#: Anything else is a bug and ends the thread with its traceback.
-PROCESSING_ERRORS = (ValueError, LookupError, RuntimeError, ArithmeticError)
+#: runtime's failure on it (RuntimeError: torch, ONNX Runtime, TFLite, rclpy's RCLError; cv2.error: OpenCV,
+#: which derives from Exception only), numerics (ArithmeticError). Anything else is a bug and ends the thread
+#: with its traceback.
+PROCESSING_ERRORS = (ValueError, LookupError, RuntimeError, ArithmeticError, cv2.error)
 
 
 class DropOldestWorker(Generic[Item]):

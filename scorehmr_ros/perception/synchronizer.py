@@ -14,7 +14,9 @@ stalls the rig):
   then (again at least ``min_cameras``). Otherwise the pivot is dropped and the next one tried.
 * Emitting consumes the matched messages and drops anything older in the same queues.
 * A camera that has delivered nothing for ``stale_s`` of arrival time (stopped, unplugged)
-  is not waited for at all, so a dead camera costs no latency after that.
+  is not waited for when the set has ``min_cameras`` without it, so a dead camera costs no latency
+  after that; a set that needs it waits for it until the deadline (a slow or triggered rig whose
+  frames come further apart than ``stale_s`` still gets every set).
 * A stamp that jumps back by more than ``clock_jump_s`` (a replayed bag, a sim reset) clears
   every queue; smaller out-of-order stamps are dropped as late.
 
@@ -196,9 +198,10 @@ class NWaySynchronizer(Generic[Payload]):
             if pivot_camera is None:
                 return emitted
             pivot = self._queues[pivot_camera][0]
-            matches, undecided = self._match(pivot.stamp_ns, now_ns)
+            matches, undecided, silent = self._match(pivot.stamp_ns, now_ns)
             deadline_passed = now_ns - pivot.arrival_ns >= self._deadline_ns
-            if undecided and not deadline_passed:
+            needs_silent = bool(silent) and len(matches) < self.config.required_cameras
+            if (undecided or needs_silent) and not deadline_passed:
                 return emitted
             if len(matches) >= self.config.required_cameras:
                 emitted.append(self._emit(matches))
@@ -221,16 +224,18 @@ class NWaySynchronizer(Generic[Payload]):
         heads = [(queue[0].stamp_ns, name) for name, queue in self._queues.items() if queue]
         return min(heads)[1] if heads else None
 
-    def _match(self, pivot_stamp_ns: int, now_ns: int) -> tuple[dict[str, int], list[str]]:
-        """Camera -> queue index of its match within the slop; and the live cameras not yet decided."""
+    def _match(self, pivot_stamp_ns: int, now_ns: int) -> tuple[dict[str, int], list[str], list[str]]:
+        """Camera -> queue index of its match within the slop; the live cameras not yet decided; the silent ones."""
         candidates: dict[str, list[int]] = {}
         undecided: list[str] = []
+        silent: list[str] = []
         for name, queue in self._queues.items():
             last_arrival = self.stats.cameras[name].last_arrival_ns
             if last_arrival is None:
                 last_arrival = self._first_arrival_ns  # never heard from: silent since the rig started
             if not queue and now_ns - last_arrival >= self._stale_ns:
-                continue  # silent camera: do not wait for it
+                silent.append(name)  # not waited for unless the set needs it
+                continue
             window = [i for i, item in enumerate(queue) if 0 <= item.stamp_ns - pivot_stamp_ns <= self._slop_ns]
             if window:
                 candidates[name] = window
@@ -243,7 +248,7 @@ class NWaySynchronizer(Generic[Payload]):
             name: min(window, key=lambda i, q=self._queues[name]: abs(q[i].stamp_ns - reference))
             for name, window in candidates.items()
         }
-        return matches, undecided
+        return matches, undecided, silent
 
     def _emit(self, matches: dict[str, int]) -> SyncedSet[Payload]:
         payloads, stamps = {}, {}

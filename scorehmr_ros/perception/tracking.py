@@ -8,7 +8,9 @@ Each ``update`` with the triangulated groups of one synchronized set:
    gated at gate_m + gate_growth_m_per_s x (time unseen); a group whose association seed is the
    track costs half its distance;
 3. assigns the rest to tentative tracks (gate_m); a tentative track seen in ``confirmations``
-   consecutive sets is born as TRACKED with the next id of a monotonic counter (ids are never reused);
+   consecutive sets is born as TRACKED with the next id of a monotonic counter (ids are never reused
+   within a run; the first id is drawn from the wall clock, so a restarted node does not reuse the ids of
+   its previous run either: see :func:`automatic_first_track_id`);
    an unmatched tentative track is dropped, the rest of the groups start tentative tracks;
 4. a live track without a group is SEARCHING while unseen for at most ``prediction_timeout_s``,
    then TERMINATED: reported once in that state and removed. A SEARCHING track that is assigned a
@@ -18,6 +20,7 @@ Times are integer nanoseconds. Shape letters: G groups, J joints.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,6 +31,11 @@ from scorehmr_ros.core.config_fields import check_settings, setting
 from scorehmr_ros.perception.association import TrackPredictions
 
 NS_PER_S = 1_000_000_000
+#: Track ids lie in [0, TRACK_ID_LIMIT) and wrap there: SMPLBody.track_id is a uint32, and a track's mesh marker
+#: id (visualization_msgs/Marker.id) an int32.
+TRACK_ID_LIMIT = 2**31
+#: ``first_track_id`` value that draws the first id from the wall clock.
+AUTOMATIC_FIRST_TRACK_ID = -1
 #: Cost given to gated-out pairs so that the Hungarian method never prefers them.
 _FORBIDDEN_COST = 1e9
 
@@ -50,6 +58,9 @@ class TrackerConfig:
         max_speed_m_s: speeds above this are clamped, metres per second.
         anchor_joints: joints whose mean is the track position (default: OpenPose-25 mid/right/left hip).
         min_valid_joints: groups with fewer valid joints are ignored.
+        first_track_id: id of the first track born; -1: :func:`automatic_first_track_id`.
+        clock_jump_s: set stamps jumping forward by more than this (or going back at all) mean a new time line
+            (a bag loop, a driver restart, a clock switch): the pipeline ends every track and starts afresh.
     """
 
     prediction_timeout_s: float = setting(0.5, "time a track may stay unseen (SEARCHING) before it is TERMINATED",
@@ -68,6 +79,12 @@ class TrackerConfig:
     anchor_joints: tuple[int, ...] = setting((8, 9, 12), "joints whose mean is the track position "
                                              "(default: OpenPose-25 mid_hip, right_hip, left_hip)")
     min_valid_joints: int = setting(3, "groups with fewer valid joints are ignored", minimum=1, maximum=200)
+    first_track_id: int = setting(AUTOMATIC_FIRST_TRACK_ID, "id of the first track born; -1: the wall clock in "
+                                  "milliseconds modulo 2^31, so that a restarted node never reuses the ids of its "
+                                  "previous run", minimum=AUTOMATIC_FIRST_TRACK_ID, maximum=TRACK_ID_LIMIT - 1)
+    clock_jump_s: float = setting(3.0, "set stamps jumping forward by more than this (or going back at all) end "
+                                  "every track and start afresh (bag loop, driver restart, clock switch); at least "
+                                  "prediction_timeout_s", unit="s", minimum=0.0, maximum=86400.0)
 
     def validate(self) -> TrackerConfig:
         """Raise ValueError naming a field outside its range; return self."""
@@ -75,7 +92,22 @@ class TrackerConfig:
         if not self.anchor_joints or any(int(j) < 0 for j in self.anchor_joints):
             raise ValueError(f"anchor_joints: must be a non-empty tuple of joint indices >= 0, "
                              f"got {self.anchor_joints}")
+        if self.clock_jump_s < self.prediction_timeout_s:
+            # a smaller jump would end tracks that the timeout keeps alive
+            raise ValueError(f"clock_jump_s: must be >= prediction_timeout_s ({self.prediction_timeout_s} s), "
+                             f"got {self.clock_jump_s}")
         return self
+
+
+def automatic_first_track_id(wall_clock_ns: int | None = None) -> int:
+    """The wall clock in milliseconds modulo :data:`TRACK_ID_LIMIT` (wraps every 24.8 days).
+
+    A run that starts later starts beyond every id an earlier run gave, unless that run made more tracks than
+    the milliseconds between the two starts (one per millisecond: far beyond any rig).
+    """
+    if wall_clock_ns is None:
+        wall_clock_ns = time.time_ns()
+    return (int(wall_clock_ns) // 1_000_000) % TRACK_ID_LIMIT
 
 
 @dataclass(frozen=True)
@@ -83,7 +115,7 @@ class TrackEstimate:
     """One track after an update.
 
     Attributes:
-        track_id: stable id (never reused).
+        track_id: stable id in [0, TRACK_ID_LIMIT) (never reused within a run).
         state: TRACKED (assigned a group in this set), SEARCHING (predicted) or TERMINATED (last report).
         position_world_m: (3,) anchor position (filtered, or predicted when not TRACKED), metres.
         velocity_world_m_s: (3,) anchor velocity, metres per second.
@@ -202,7 +234,8 @@ class Tracker:
         self._config = config.validate()
         self._tracks: list[_Track] = []  # live tracks, TRACKED or SEARCHING
         self._tentative: list[_Track] = []
-        self._next_id = 0
+        first = config.first_track_id
+        self._next_id = automatic_first_track_id() if first == AUTOMATIC_FIRST_TRACK_ID else first
         self._stamp_ns: int | None = None
 
     @property
@@ -284,7 +317,7 @@ class Tracker:
         for track in self._tentative:
             if track.hits >= config.confirmations:
                 track.track_id = self._next_id
-                self._next_id += 1
+                self._next_id = (self._next_id + 1) % TRACK_ID_LIMIT
                 self._tracks.append(track)
         self._tentative = [t for t in self._tentative if t.hits < config.confirmations]
         return self._report(num_groups=joints.shape[0])
