@@ -1,9 +1,14 @@
-"""The one-command demo: the whole graph on a simulated rig, over real DDS, in one process.
+"""The one-command demo: the whole graph on a simulated rig, over real DDS; the scorehmr fitter in its own process.
 
 sim_rig (rendered cameras, CameraInfo, /tf_static, ground truth) -> person_detector +
 keypoint_estimator (embedded BlazePose) -> scorehmr (keypoint-only prior, stand-in body unless
 SMPL is imported) -> /humans/{detections,keypoints2d,bodies,meshes}, /tf; a recorder writes
 every output to an MCAP bag. Afterwards ``demo_report`` writes the overlay video and the summary.
+
+By default the rig plays in real time and a slow machine drops sets (the benchmark measures that). With
+``lockstep`` the rig sends frame k+1 only once the fitter has finished frame k, on a virtual clock (frame k
+stamped k / fps after the first), and every queue on the way holds what lock-step can have in flight: the same
+sets, stamps and bodies on any machine, for tests (latency is then not measured).
 """
 
 from __future__ import annotations
@@ -51,6 +56,8 @@ class DemoConfig:
     record_images: bool = setting(False, "also record the camera images in the bag (large)")
     video: bool = setting(True, "render the overlay video and frame (off for benchmarks)")
     timeout_s: float = setting(600.0, "give up after this long", unit="s", minimum=10.0, maximum=86400.0)
+    lockstep: bool = setting(False, "send each frame only once the fitter has finished the previous one (virtual "
+                                    "clock, no dropped sets): the same results on any machine; no latency figures")
 
     def validate(self) -> DemoConfig:
         check_settings(self)
@@ -99,7 +106,8 @@ def run_demo(config: DemoConfig) -> dict:
         rig = SimRigNode(config=SimRigConfig(
             rig=f"demo{config.cameras}", num_people=config.people, clips=config.clips, num_frames=config.frames,
             fps=config.fps, seed=config.seed, loop=False, start_delay_s=3.0,
-            room_radius_m=demo_room_radius_m(config.people)))
+            room_radius_m=demo_room_radius_m(config.people), lockstep=config.lockstep,
+            lockstep_topic="/humans/bodies", lockstep_keypoints_topic="/humans/keypoints2d"))
         cameras = [camera.name for camera in rig.cameras]
         if config.record_images:
             topics += [(f"/{c}/image_raw", "sensor_msgs/msg/Image") for c in cameras]
@@ -109,6 +117,12 @@ def run_demo(config: DemoConfig) -> dict:
                  "-r", "bodies:=/humans/bodies", "-r", "meshes:=/humans/meshes", "-r", "skeletons:=/humans/skeletons"]
         perception = [Parameter("image_reliability", value="reliable"), Parameter("sync.min_cameras", value=2),
                       Parameter("detector.num_threads", value=1), Parameter("keypoints.num_threads", value=1)]
+        fitter_args = []
+        if config.lockstep:  # queues never drop; the rig may pause for long: cameras never count as stale
+            perception += [Parameter("processing_queue", value=LOCKSTEP_QUEUE),
+                           Parameter("sync.deadline_s", value=LOCKSTEP_SYNC_DEADLINE_S),
+                           Parameter("sync.stale_s", value=LOCKSTEP_SYNC_STALE_S)]
+            fitter_args = ["-p", f"processing_queue:={LOCKSTEP_QUEUE}"]
         detector = PersonDetectorNode(parameter_overrides=[camera_list, *perception], cli_args=remap)
         estimator = KeypointEstimatorNode(attached=True, parameter_overrides=[camera_list, *perception],
                                           cli_args=remap)
@@ -116,8 +130,8 @@ def run_demo(config: DemoConfig) -> dict:
         # The fitter in a process of its own, as the launch graph runs it: in this one it would share the Python
         # interpreter (the GIL) with the detector, the recorder and the rig.
         fitter = NodeProcess.start("scorehmr_ros.nodes.scorehmr_node", [
-            *remap, "-p", f"cameras:=[{','.join(cameras)}]", "-p", f"diagnostics_period_s:={FITTER_DIAGNOSTICS_S}"],
-            log_path=output / "scorehmr_node.log")
+            *remap, "-p", f"cameras:=[{','.join(cameras)}]", "-p", f"diagnostics_period_s:={FITTER_DIAGNOSTICS_S}",
+            *fitter_args], log_path=output / "scorehmr_node.log")
         from scorehmr_ros.recording import TopicSpec
 
         specs = [TopicSpec(topic, msg_type, "static" if topic == "/tf_static" else "reliable")
@@ -145,7 +159,14 @@ def run_demo(config: DemoConfig) -> dict:
             executor.spin_once(timeout_sec=0.05)
             if rig.finished.is_set():
                 drained_at = drained_at or time.monotonic()
-                if time.monotonic() - drained_at > 4.0 + FITTER_DIAGNOSTICS_S:  # fixed lag, queues, last report
+                if config.lockstep:  # the fitter is done with every set; wait for its report of them
+                    reported = FitterReport.from_diagnostics(collector.diagnostics).processed
+                    waited_s = time.monotonic() - drained_at
+                    # (a set the fitter refused before its queue, e.g. before calibration, is never reported)
+                    if waited_s > 2 * FITTER_DIAGNOSTICS_S and (reported >= len(collector.keypoint_sets)
+                                                                or waited_s > 10.0):
+                        break
+                elif time.monotonic() - drained_at > 4.0 + FITTER_DIAGNOSTICS_S:  # fixed lag, queues, last report
                     break
         else:
             LOGGER.warning("timed out after %.0f s; reporting what arrived", config.timeout_s)
@@ -165,6 +186,12 @@ def run_demo(config: DemoConfig) -> dict:
 FITTER_START_TIMEOUT_S = 120.0
 #: The fitter's diagnostics period in the demo (its statistics reach the summary through them), seconds.
 FITTER_DIAGNOSTICS_S = 0.5
+#: Lock-step: queue capacity of the detector and the fitter (at most streaming.lag + 1 sets are ever in flight).
+LOCKSTEP_QUEUE = 100
+#: Lock-step: the synchronizer waits this long for a frame's missing cameras (they come at once), seconds.
+LOCKSTEP_SYNC_DEADLINE_S = 5.0
+#: Lock-step: the rig pauses while the graph works; no camera counts as stopped within this, seconds.
+LOCKSTEP_SYNC_STALE_S = 3600.0
 
 
 @dataclass

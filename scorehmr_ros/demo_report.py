@@ -31,6 +31,7 @@ class Collector(Node):
     def __init__(self) -> None:
         super().__init__("demo_collector")
         self.bodies: list = []  # (receipt_ns, BodyEstimate)
+        self.body_array_stamps: list[int] = []  # header stamp of each SMPLBodyArray (one per fitted set)
         self.truth: list = []  # SMPLBodyArray, one per played frame, in order
         self.keypoint_sets: list = []  # MultiViewKeypoints2D
         self.wall_duration_s = 0.0
@@ -48,6 +49,7 @@ class Collector(Node):
 
     def _on_bodies(self, msg: SMPLBodyArray) -> None:
         now = self.get_clock().now().nanoseconds
+        self.body_array_stamps.append(stamp_to_ns(msg.header.stamp))
         self.bodies += [(now, msg_to_body(body)) for body in msg.bodies]
 
 
@@ -175,7 +177,8 @@ def write_report(output: Path, *, collector: Collector, rig, fitter: FitterRepor
     """Summary (JSON + Markdown), overlay video and one overlay frame as PNG; returns the summary."""
     from scorehmr_ros.sim.scene_render import write_png, write_video
 
-    latencies = [(receipt - body.stamp_ns) * 1e-9 for receipt, body in collector.bodies]
+    # lock-step stamps are on a virtual clock: receipt - stamp is no latency then
+    latencies = [] if config.lockstep else [(receipt - body.stamp_ns) * 1e-9 for receipt, body in collector.bodies]
     views = [view for msg in collector.keypoint_sets for view in msg.views]
     summary = {
         "cameras": config.cameras, "people": config.people, "frames_played": rig.frames_published,
@@ -188,6 +191,9 @@ def write_report(output: Path, *, collector: Collector, rig, fitter: FitterRepor
         if rig.frames_published else 0.0,
         "sets_dropped_by_detector": detector.worker.dropped,
         "bodies_published": len(collector.bodies),
+        "body_arrays": len(collector.body_array_stamps),
+        "body_arrays_in_set_order": collector.body_array_stamps == sorted(set(collector.body_array_stamps)),
+        "lockstep": config.lockstep,
         "latency_ms_camera_stamp_to_bodies": _percentiles_ms(latencies),
         "fixed_lag_ms": 1e3 * StreamingConfig().lag / config.fps,  # the node's default streaming.lag, in frames
         "fit_time_ms": fitter.time_ms,

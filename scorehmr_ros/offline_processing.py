@@ -11,7 +11,10 @@ Cameras are found by topic: every ``<prefix>/image_raw`` (Image) or ``<prefix>/i
 (CompressedImage), with CameraInfo on ``<prefix>/camera_info``; the camera's name is the prefix
 without its leading slash, ``/`` replaced by ``_`` (``/cam0/image_raw`` -> ``cam0``). Calibration
 comes from a rig YAML, or from the bag: the first valid CameraInfo of each camera and the
-``/tf_static`` transforms (world frame -> the CameraInfo's optical frame).
+``/tf_static`` and ``/tf`` transforms (world frame -> the CameraInfo's optical frame). Cameras on a moving
+base (a chain with ``/tf`` edges, e.g. ``map -> base_link`` on ``/tf``, ``base_link -> <cam>_optical_frame``
+on ``/tf_static``) are posed at each image's stamp, interpolated in the bag's ``/tf`` history (read first), and
+the output then carries the input's transform chain (its ``/tf_static`` and ``/tf``) instead of fixed poses.
 
 A bad message (undecodable image, an image whose size disagrees with the calibration, a set the
 pipeline rejects) is counted by kind and skipped; the run never stops for one.
@@ -19,9 +22,10 @@ pipeline rejects) is counted by kind and skipped; the run never stops for one.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +38,7 @@ IMAGE_TYPE = "sensor_msgs/msg/Image"
 COMPRESSED_TYPE = "sensor_msgs/msg/CompressedImage"
 CAMERA_INFO_TYPE = "sensor_msgs/msg/CameraInfo"
 TF_STATIC = "/tf_static"
+TF = "/tf"
 
 
 class ProcessError(ValueError):
@@ -45,8 +50,11 @@ class ProcessConfig:
     """What ``scorehmr-ros process`` reads and writes."""
 
     rig_file: str = setting("", "rig YAML with the cameras' intrinsics and poses; empty: CameraInfo + /tf_static "
-                                "of the bag")
-    world_frame: str = setting("map", "world frame of the camera poses on /tf_static (ignored with a rig file)")
+                                "of the bag. Its perception and fitting sections apply as in the launch")
+    params_file: tuple[str, ...] = setting((), "the nodes' parameter YAML files (ros__parameters of scorehmr, "
+                                               "person_detector, keypoint_estimator), applied after the rig file's "
+                                               "sections; an option given a non-default value wins over both")
+    world_frame: str = setting("map", "world frame of the camera poses on /tf_static and /tf (ignored with a rig file)")
     cameras: tuple[str, ...] = setting((), "cameras to use (names as found in the bag); empty: all")
     output_namespace: str = setting("/humans", "namespace of the output topics")
     storage: str = setting("mcap", "storage of the output bag", choices=("mcap", "sqlite3"))
@@ -143,34 +151,56 @@ def decode_bgr(msg) -> np.ndarray:
     return message_to_bgr(msg)
 
 
-def bag_calibration(path: Path, cameras: list[CameraTopics], *, world_frame: str):
-    """Cameras (core ``Camera``, in ``cameras`` order) from the bag's CameraInfo and /tf_static."""
-    from scorehmr_ros.core.frame_tree import FrameLookupError, FrameTree
-    from scorehmr_ros.nodes.geometry_conversions import (
-        MessageConversionError,
-        camera_info_to_camera,
-        stamp_to_ns,
-        transform_to_matrix,
-    )
+@dataclass(frozen=True)
+class BagTransforms:
+    """Every transform of a bag: ``tree`` holds /tf_static and the whole /tf history (its cache spans the bag);
+    ``static`` the /tf_static messages and ``dynamic`` the (receive time ns, message) of /tf, to copy them out."""
+
+    tree: object  # core.frame_tree.FrameTree
+    static: tuple = ()
+    dynamic: tuple = ()
+
+
+def bag_transforms(path: Path) -> BagTransforms:
+    """Read /tf_static and /tf of the bag (all of it: a set's camera poses may need /tf recorded after its images);
+    bad transforms are skipped with a warning."""
+    from scorehmr_ros.core.frame_tree import FrameTree
+    from scorehmr_ros.nodes.geometry_conversions import MessageConversionError, stamp_to_ns, transform_to_matrix
     from scorehmr_ros.recording import bag_topics, read_bag
+
+    topics = [topic for topic in (TF_STATIC, TF) if topic in bag_topics(path)]
+    messages = list(read_bag(path, topics=topics)) if topics else []
+    stamps = [stamp_to_ns(t.header.stamp) for m in messages if m.topic == TF for t in m.message.transforms]
+    span_s = (max(stamps) - min(stamps)) * 1e-9 if stamps else 0.0
+    tree = FrameTree(cache_duration_s=span_s + 1.0)  # offline: nothing ages out before the bag ends
+    for message in messages:
+        for transform in message.message.transforms:
+            try:
+                tree.set_transform(parent=transform.header.frame_id, child=transform.child_frame_id,
+                                   T_parent_child=transform_to_matrix(transform),
+                                   stamp_ns=stamp_to_ns(transform.header.stamp), static=message.topic == TF_STATIC)
+            except (MessageConversionError, ValueError) as error:
+                LOGGER.warning("bad transform on %s ignored: %s", message.topic, error)
+    return BagTransforms(tree=tree, static=tuple(m.message for m in messages if m.topic == TF_STATIC),
+                         dynamic=tuple((m.timestamp_ns, m.message) for m in messages if m.topic == TF))
+
+
+def bag_calibration(path: Path, cameras: list[CameraTopics], *, world_frame: str,
+                    transforms: BagTransforms | None = None):
+    """Cameras (core ``Camera``, in ``cameras`` order) from the bag's CameraInfo and TF (``transforms``: the bag's,
+    read here when not given); a moving camera gets its newest pose (each set is posed at its own stamps)."""
+    from scorehmr_ros.core.frame_tree import FrameLookupError
+    from scorehmr_ros.nodes.geometry_conversions import MessageConversionError, camera_info_to_camera
+    from scorehmr_ros.recording import read_bag
 
     without_info = [c.name for c in cameras if c.info_topic is None]
     if without_info:
         raise ProcessError(f"cameras {without_info} have no <camera>/camera_info in the bag; give --rig")
-    topics = [c.info_topic for c in cameras] + ([TF_STATIC] if TF_STATIC in bag_topics(path) else [])
-    infos, tree = {}, FrameTree()
+    tree = (transforms or bag_transforms(path)).tree
+    infos = {}
     by_info_topic = {c.info_topic: c.name for c in cameras}
-    for message in read_bag(path, topics=topics):
-        if message.topic == TF_STATIC:
-            for transform in message.message.transforms:
-                try:
-                    tree.set_transform(parent=transform.header.frame_id, child=transform.child_frame_id,
-                                       T_parent_child=transform_to_matrix(transform),
-                                       stamp_ns=stamp_to_ns(transform.header.stamp))
-                except (MessageConversionError, ValueError) as error:
-                    LOGGER.warning("bad transform on /tf_static ignored: %s", error)
-        else:
-            infos.setdefault(by_info_topic[message.topic], message.message)
+    for message in read_bag(path, topics=[c.info_topic for c in cameras]):
+        infos.setdefault(by_info_topic[message.topic], message.message)
     result, problems = [], []
     for camera in cameras:
         info = infos.get(camera.name)
@@ -182,7 +212,7 @@ def bag_calibration(path: Path, cameras: list[CameraTopics], *, world_frame: str
             T_cam_world = tree.lookup(frame, world_frame)
             result.append(camera_info_to_camera(info, name=camera.name, T_cam_world=T_cam_world))
         except FrameLookupError as error:
-            problems.append(f"{camera.name}: no pose {world_frame} -> {frame} on /tf_static ({error})")
+            problems.append(f"{camera.name}: no pose {world_frame} -> {frame} on /tf_static or /tf ({error})")
         except MessageConversionError as error:
             problems.append(str(error))
     if problems:
@@ -216,7 +246,9 @@ class _Outputs:
         self.writer.write_message(self.topic["detections"], observation_to_msg(detections), timestamp_ns=now_ns)
         self.writer.write_message(self.topic["keypoints2d"], observation_to_msg(keypoints), timestamp_ns=now_ns)
 
-    def bodies_out(self, bodies: list, *, stamp_ns: int, now_ns: int) -> None:
+    def bodies_out(self, fitted, *, now_ns: int) -> None:
+        """One released set (``pipeline.FittedSet``): one bodies message with the set's stamp (also when empty),
+        its TF, and meshes at ``mesh_rate_hz`` of set-stamp time plus a DELETE for each TERMINATED body."""
         from tf2_msgs.msg import TFMessage
 
         from scorehmr_ros.core.body_state import TrackingState
@@ -224,9 +256,9 @@ class _Outputs:
         from scorehmr_ros.nodes.body_outputs import body_transforms, mesh_markers_cdr
         from scorehmr_ros.nodes.geometry_conversions import body_to_msg, ns_to_stamp
 
-        frame = self.world_frame
+        frame, bodies, stamp_ns = self.world_frame, list(fitted.bodies), fitted.stamp_ns
         msg = SMPLBodyArray(bodies=[body_to_msg(body) for body in bodies])
-        msg.header.stamp = ns_to_stamp(max([b.stamp_ns for b in bodies] or [stamp_ns]))
+        msg.header.stamp = ns_to_stamp(stamp_ns)
         msg.header.frame_id = frame
         self.writer.write_message(self.topic["bodies"], msg, timestamp_ns=now_ns)
         self.bodies += len(bodies)
@@ -236,12 +268,16 @@ class _Outputs:
             self.writer.write_message("/tf", TFMessage(transforms=transforms), timestamp_ns=now_ns)
         ended = [b for b in bodies if b.tracking_state == TrackingState.TERMINATED]
         period_ns = 1e9 / self.config.mesh_rate_hz
-        if bodies and (ended or self.last_mesh_ns is None or now_ns - self.last_mesh_ns >= period_ns):
-            self.last_mesh_ns = now_ns
-            live = [b for b in bodies if b.tracking_state != TrackingState.TERMINATED]
+        # due after a period of set stamps, or when the stamps went back (a new time line)
+        due = self.last_mesh_ns is None or not 0 <= stamp_ns - self.last_mesh_ns < period_ns
+        due = due and len(ended) < len(bodies)
+        if ended or due:
+            self.last_mesh_ns = stamp_ns if due else self.last_mesh_ns
+            shown = bodies if due else ended
+            live = [b for b in shown if b.tracking_state != TrackingState.TERMINATED]
             vertex_of = {id(b): v for b, v in zip(live, self.pipeline.vertices(live, self.models.body_model),
                                                   strict=True)}
-            markers = mesh_markers_cdr(bodies, [vertex_of.get(id(b)) for b in bodies], mesh=self.models.mesh,
+            markers = mesh_markers_cdr(shown, [vertex_of.get(id(b)) for b in shown], mesh=self.models.mesh,
                                        frame_id=frame)
             self.writer.write(self.topic["meshes"], markers, timestamp_ns=now_ns)
 
@@ -266,27 +302,25 @@ def process_bag(input_path: str | Path, output_path: str | Path, *, config: Proc
         detector, estimator: perception backends (default: the embedded BlazePose ones).
     Raises:
         ProcessError: no cameras, no calibration, or the output exists.
-        BagError: the input cannot be read.
+        BagError: the input cannot be read (a corrupt chunk is skipped with a warning and counted as bad).
+        ParameterFileError: the rig file's sections or a params file hold a bad or unknown setting.
     """
     from tqdm import tqdm
 
+    from scorehmr_ros.core.frame_tree import FrameLookupError, poses_at
     from scorehmr_ros.nodes.geometry_conversions import stamp_to_ns
     from scorehmr_ros.nodes.image_conversions import ImageConversionError
     from scorehmr_ros.nodes.rig_tf_node import rig_static_transforms
-    from scorehmr_ros.perception.backends.config import (
-        DetectorConfig,
-        KeypointConfig,
-        build_detector,
-        build_keypoint_estimator,
-    )
+    from scorehmr_ros.perception.backends.config import build_detector, build_keypoint_estimator
     from scorehmr_ros.perception.backends.types import PerceptionError
-    from scorehmr_ros.perception.front import CameraFrame, FrontConfig, PerceptionFront
-    from scorehmr_ros.perception.synchronizer import NWaySynchronizer, SyncConfig
-    from scorehmr_ros.pipeline import PipelineInputError, load_fitting_models, rig_cameras
+    from scorehmr_ros.perception.front import CameraFrame, PerceptionFront
+    from scorehmr_ros.perception.synchronizer import NWaySynchronizer
+    from scorehmr_ros.pipeline import DuplicateSetError, PipelineInputError, load_fitting_models, rig_cameras
+    from scorehmr_ros.process_settings import resolve_process_settings
     from scorehmr_ros.recording import BagWriter, bag_topics, read_bag
     from scorehmr_ros.sim.rigs import Rig
 
-    config.validate()
+    config, settings = resolve_process_settings(config.validate())
     input_path, output_path = Path(input_path), Path(output_path)
     if output_path.exists():
         raise ProcessError(f"output {output_path} exists; choose a new folder")
@@ -295,23 +329,33 @@ def process_bag(input_path: str | Path, output_path: str | Path, *, config: Proc
         raise ProcessError(f"no camera topics in {input_path} (<prefix>/image_raw as Image, or "
                            "<prefix>/image_raw/compressed as CompressedImage)")
     world_frame = config.world_frame
+    transforms = None  # the bag's TF when the calibration comes from the bag
     if config.rig_file:
         from scorehmr_ros.sim.rig_io import load_rig
 
         cameras = rig_cameras(config.rig_file, [c.name for c in cameras_found])
         world_frame = load_rig(config.rig_file).world_frame
     else:
-        cameras = bag_calibration(input_path, cameras_found, world_frame=world_frame)
+        transforms = bag_transforms(input_path)
+        cameras = bag_calibration(input_path, cameras_found, world_frame=world_frame, transforms=transforms)
+    camera_frames = {camera.name: camera.frame_id for camera in cameras}
+    moving = transforms is not None and not all(transforms.tree.is_static(frame, world_frame)
+                                                for frame in camera_frames.values())
     names = tuple(camera.name for camera in cameras)
-    min_cameras = min(config.min_cameras, len(names))
-    synchronizer = NWaySynchronizer(SyncConfig(camera_names=names, min_cameras=min_cameras, slop_s=config.slop_s,
-                                               deadline_s=config.deadline_s, stale_s=max(1.0, config.deadline_s)))
-    front = PerceptionFront(detector=detector or build_detector(DetectorConfig()),
-                            estimator=estimator or build_keypoint_estimator(KeypointConfig()),
-                            config=FrontConfig(world_frame=world_frame))
+    synchronizer = NWaySynchronizer(settings.sync_config(names, min_cameras=config.min_cameras,
+                                                         slop_s=config.slop_s, deadline_s=config.deadline_s))
+    front = PerceptionFront(detector=detector or build_detector(settings.detector),
+                            estimator=estimator or build_keypoint_estimator(settings.keypoints),
+                            config=dataclasses.replace(settings.front, world_frame=world_frame))
     models = load_fitting_models(prior_path=config.prior_path, body_model_path=config.body_model_path,
-                                 mesh_decimation_m=config.mesh_decimation_m, logger=LOGGER)
-    pipeline = models.make_pipeline(cameras)
+                                 mesh_decimation_m=config.mesh_decimation_m, pare_checkpoint=settings.pare_checkpoint,
+                                 pare_feature_stats=settings.pare_feature_stats, logger=LOGGER)
+    pipeline = models.make_pipeline(cameras, association=settings.association, tracker=settings.tracking,
+                                    streaming=settings.streaming)
+    if settings.applied:
+        LOGGER.info("settings from %s: %s", ", ".join(settings.sources), "; ".join(settings.applied))
+    if settings.unused:
+        LOGGER.info("parameters only a live node uses, ignored: %s", ", ".join(settings.unused))
     LOGGER.info("cameras %s; prior %s; body model %s", list(names), models.prior_description,
                 models.body_description)
 
@@ -329,6 +373,15 @@ def process_bag(input_path: str | Path, output_path: str | Path, *, config: Proc
             nonlocal sets, partial
             sets += 1
             partial += bool(synced.missing)
+            try:  # cameras on a moving base: each posed at its image's stamp (None: fixed poses)
+                stamps = {frame.camera: frame.stamp_ns for frame in synced.payloads.values()}
+                camera_poses = None if not moving else poses_at(
+                    transforms.tree, frames=camera_frames, target=world_frame,
+                    stamps_ns={name: stamps.get(name, synced.stamp_ns) for name in camera_frames})
+            except FrameLookupError as error:
+                bad["no_camera_pose"] += 1
+                LOGGER.warning("set at %d skipped: %s", synced.stamp_ns, error)
+                return
             tick = time.perf_counter()
             try:
                 result = front.process(synced.stamp_ns, list(synced.payloads.values()), missing=synced.missing)
@@ -341,26 +394,37 @@ def process_bag(input_path: str | Path, output_path: str | Path, *, config: Proc
             tick = time.perf_counter()
             try:
                 images = {frame.camera: frame.image_bgr for frame in synced.payloads.values()}
-                fitted = pipeline.process(result.keypoints, images if pipeline.needs_images else None)
+                fitted = pipeline.process(result.keypoints, images if pipeline.needs_images else None,
+                                          camera_poses=camera_poses)
+            except DuplicateSetError as error:  # a second set with the previous stamp: its bodies are out already
+                bad["duplicate_set"] += 1
+                LOGGER.debug("set at %d skipped: %s", synced.stamp_ns, error)
+                return
             except PipelineInputError as error:
                 bad["set_rejected"] += 1
                 LOGGER.warning("set at %d rejected: %s", synced.stamp_ns, error)
                 return
             stage_s["fitting"] += time.perf_counter() - tick
-            outputs.bodies_out(list(fitted.bodies), stamp_ns=synced.stamp_ns, now_ns=now_ns)
+            for released in fitted.sets:  # one message per input set, after the fixed lag
+                outputs.bodies_out(released, now_ns=now_ns)
 
         image_topics = list(by_topic)
         now_ns = 0
         progress = tqdm(total=_message_count(input_path, image_topics), unit="img", disable=not config.progress,
                         desc="process", dynamic_ncols=True)
-        for message in read_bag(input_path, topics=image_topics):
+        input_tf = deque(transforms.dynamic if moving else ())  # a moving rig: the input's chain, copied in order
+        for message in read_bag(input_path, topics=image_topics,
+                                on_skipped_chunk=lambda _: bad.update(corrupt_chunk=1)):
             progress.update(1)
             now_ns = message.timestamp_ns
             if first_write:  # the camera poses first, so the output stands on its own
-                writer.write_message(TF_STATIC, rig_static_transforms(Rig(name="processed", cameras=cameras,
-                                                                          world_frame=world_frame),
-                                                                      stamp_ns=now_ns), timestamp_ns=now_ns)
+                static = list(transforms.static) if moving else [rig_static_transforms(
+                    Rig(name="processed", cameras=cameras, world_frame=world_frame), stamp_ns=now_ns)]
+                for tf_static in static:
+                    writer.write_message(TF_STATIC, tf_static, timestamp_ns=now_ns)
                 first_write = False
+            while input_tf and input_tf[0][0] <= now_ns:
+                writer.write_message(TF, input_tf.popleft()[1], timestamp_ns=now_ns)
             camera = by_topic[message.topic]
             images += 1
             tick = time.perf_counter()
@@ -385,9 +449,10 @@ def process_bag(input_path: str | Path, output_path: str | Path, *, config: Proc
         if not (config.max_sets and sets >= config.max_sets):
             for synced in synchronizer.poll(now_ns=now_ns + 10**12):  # the end of the bag decides the rest
                 run_set(synced, now_ns)
-        ended = list(pipeline.flush())
-        if ended:
-            outputs.bodies_out(ended, stamp_ns=max(b.stamp_ns for b in ended), now_ns=now_ns)
+        for timestamp_ns, tf_message in input_tf:  # the rest of the input's chain
+            writer.write_message(TF, tf_message, timestamp_ns=max(timestamp_ns, now_ns))
+        for released in pipeline.flush():  # the sets still in the fixed lag, in stamp order
+            outputs.bodies_out(released, now_ns=now_ns)
     stats = synchronizer.stats
     unmatched = sum(s.dropped for s in stats.cameras.values())
     if unmatched:

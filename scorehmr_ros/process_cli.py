@@ -11,6 +11,9 @@ from scorehmr_ros.core.config_fields import setting_info
 
 #: Short flags for some fields (the long form is always there too).
 _ALIASES = {"rig_file": ("--rig",)}
+_EPILOG = ("Settings as the live graph's nodes take them: the rig file's perception and fitting sections, then each "
+           "--params-file (ros__parameters of scorehmr, person_detector, keypoint_estimator, e.g. config/*.yaml), "
+           "then the options above that are given a value other than their default. Unknown keys are errors.")
 
 
 def add_parser(subparsers) -> None:
@@ -18,7 +21,7 @@ def add_parser(subparsers) -> None:
 
     parser = subparsers.add_parser(
         "process", help="run detection, keypoints and body fitting over a recorded bag; write the outputs to a new bag",
-        description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        description=__doc__, epilog=_EPILOG, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("input", help="input bag folder (rosbag2, sqlite3 or MCAP) with "
                                       "<camera>/image_raw[/compressed] and <camera>/camera_info topics")
     parser.add_argument("output", help="output bag folder to create (must not exist)")
@@ -40,16 +43,20 @@ def add_parser(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     import logging
 
+    from scorehmr_ros.core.checkpoint import CheckpointError
     from scorehmr_ros.offline_processing import ProcessConfig, ProcessError, process_bag
+    from scorehmr_ros.perception.backends.types import PerceptionError
     from scorehmr_ros.recording import BagError
 
     logger = logging.getLogger("scorehmr_ros.process")
     values = {f.name: getattr(args, f.name) for f in dataclasses.fields(ProcessConfig)}
-    values["cameras"] = tuple(values["cameras"])
+    values = {name: tuple(value) if isinstance(value, list) else value for name, value in values.items()}
     try:
         config = ProcessConfig(**values).validate()
         summary = process_bag(args.input, args.output, config=config)
-    except (ProcessError, BagError, ValueError, OSError) as error:
+    # every file or setting problem is one line naming it (BagError, ProcessError and ParameterFileError are
+    # ValueErrors; a bad checkpoint or detector model file raises RuntimeErrors of their own)
+    except (ProcessError, BagError, ValueError, OSError, CheckpointError, PerceptionError) as error:
         logger.error("%s", error)
         return 2
     logger.info("%s", summary.line())

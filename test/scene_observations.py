@@ -60,3 +60,11 @@ def crossing_scenario(body_model, *, start_ns: int = 1_000 * NS_PER_S):
                                        views=tuple(v for v in observation.views if v.camera != camera),
                                        missing_cameras=(*observation.missing_cameras, camera))
     return rig, scene, sets
+
+
+def restamped(observation: MultiViewObservation, offset_ns: int) -> MultiViewObservation:
+    """The set with its stamp and every view's image stamp moved by ``offset_ns`` (a clock jump, a bag loop)."""
+    views = tuple(ViewObservation(**{**view.__dict__, "image_stamp_ns": view.image_stamp_ns + offset_ns})
+                  for view in observation.views)
+    return MultiViewObservation(stamp_ns=observation.stamp_ns + offset_ns, frame_id=observation.frame_id,
+                                views=views, missing_cameras=observation.missing_cameras)

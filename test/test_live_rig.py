@@ -9,6 +9,7 @@ from scorehmr_ros.core.body_model import BodyModel
 from scorehmr_ros.sim.live_rig import (
     DEMO_RING,
     FrameSchedule,
+    LockstepGate,
     SimRigConfig,
     build_scene,
     camera_stamps_ns,
@@ -116,3 +117,25 @@ def test_rendered_frames_show_the_people_where_they_stand(scene, body_model):
         changed = [np.abs(image[y - 2:y + 3, x - 2:x + 3].astype(int) - image[0, 0].astype(int)).sum(-1).max()
                    for x, y in zip(u, v, strict=True)]
         assert min(changed) > 60, changed
+
+
+def test_lockstep_gate_waits_for_every_stream_by_its_lag_and_times_out():
+    gate = LockstepGate(lags={"keypoints": 0, "bodies": 2}, timeout_s=10.0)
+    assert gate.ready(now_s=0.0)  # nothing sent yet
+    gate.sent(100, now_s=0.0)
+    assert not gate.ready(now_s=1.0)  # frame 0 not through perception yet
+    gate.output("keypoints", 100)
+    assert gate.ready(now_s=1.0)  # the fitter holds back 2 sets: nothing to wait for from it yet
+    for stamp in (200, 300):
+        gate.sent(stamp, now_s=1.0)
+        gate.output("keypoints", stamp)
+    assert not gate.ready(now_s=2.0)  # frame 2 sent: the fitter's output of frame 0 is due
+    gate.output("bodies", 100)
+    assert gate.ready(now_s=2.0) and gate.finished()
+    gate.sent(400, now_s=2.0)
+    gate.output("keypoints", 400)
+    gate.output("bodies", 150)  # an older set than frame 1's
+    assert not gate.ready(now_s=11.9) and gate.timeouts == 0
+    assert gate.ready(now_s=12.0) and gate.timeouts == 1  # a lost set costs one timeout
+    gate.output("bodies", 300)  # a later set than frame 1's: frame 1 is done as well
+    assert gate.finished()

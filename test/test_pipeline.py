@@ -27,7 +27,7 @@ def run():
     pipeline = BodyPipeline(cameras=rig.cameras, diffusion=load_diffusion_checkpoint(PRIOR), body_model=body_model)
     sets = scene_sets(scene, seed=1)
     results = [pipeline.process(observation) for observation in sets]
-    return scene, sets, results, pipeline.flush(), pipeline, body_model
+    return scene, sets, results, [body for fitted in pipeline.flush() for body in fitted.bodies], pipeline, body_model
 
 
 def test_two_people_keep_two_ids(run):

@@ -83,7 +83,7 @@ def _run(models, images_of_set) -> list:
     rig, sets = _scene()
     pipeline = models.make_pipeline(rig.cameras, streaming=STREAMING)
     results = [pipeline.process(observation, images_of_set(t)) for t, observation in enumerate(sets)]
-    return results + [type(results[0])(bodies=pipeline.flush(), groups=0, unassociated=0)]
+    return results + [type(results[0])(sets=pipeline.flush(), groups=0, unassociated=0)]
 
 
 def test_models_load_from_the_official_layout_and_say_which_prior(files, models, monkeypatch):

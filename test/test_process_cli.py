@@ -82,6 +82,22 @@ def check_bodies_follow_the_people(output: Path, scene) -> dict[int, int]:
     return {track: people.pop() for track, people in person_of_track.items()}
 
 
+def check_one_message_per_set(output: Path, set_stamps: list[int]) -> None:
+    """One bodies message per input set, in order, with the set's stamp (the sets still in the fixed lag at the end
+    of the bag included), carrying only that stamp's bodies, one per track; /tf and mesh messages never mix stamps
+    or repeat a frame."""
+    messages = [m.message for m in read_bag(output, topics=["/humans/bodies"])]
+    assert [stamp_to_ns(m.header.stamp) for m in messages] == set_stamps
+    for msg in messages:
+        assert {stamp_to_ns(body.stamp) for body in msg.bodies} <= {stamp_to_ns(msg.header.stamp)}
+        assert len({body.track_id for body in msg.bodies}) == len(msg.bodies)
+    for message in read_bag(output, topics=["/tf", "/humans/meshes"]):
+        items = message.message.transforms if message.topic == "/tf" else message.message.markers
+        assert len({stamp_to_ns(item.header.stamp) for item in items}) == 1, message.topic
+        names = [item.child_frame_id if message.topic == "/tf" else item.id for item in items]
+        assert len(names) == len(set(names)), f"{message.topic}: {names}"
+
+
 def test_process_mcap_with_tf_static_writes_bodies_for_both_people(tmp_path, recording, caplog):
     source, output = tmp_path / "cameras", tmp_path / "out"
     write_camera_bag(source, recording, storage="mcap", compressed=False, tf_static=True, corrupt=True)
@@ -101,6 +117,7 @@ def test_process_mcap_with_tf_static_writes_bodies_for_both_people(tmp_path, rec
         if message.topic == "/tf":
             frames |= {t.child_frame_id for t in message.message.transforms}
     assert counts["/humans/keypoints2d"] == FRAMES and counts["/humans/meshes"] >= 2
+    check_one_message_per_set(output, [START_NS + t * PERIOD_NS for t in range(FRAMES)])
     assert {f"body_{track}" for track in person_of_track} <= frames
     (static,) = [m.message for m in read_bag(output, topics=["/tf_static"])]
     assert isinstance(static, TFMessage) and len(static.transforms) == 4
@@ -120,6 +137,7 @@ def test_process_sqlite3_jpeg_with_a_rig_file(tmp_path, recording, caplog):
     assert sorted(check_bodies_follow_the_people(output, scene).values()) == [0, 1]
     stamps = [stamp_to_ns(m.message.header.stamp) for m in read_bag(output, topics=["/humans/keypoints2d"])]
     assert stamps == [START_NS + t * PERIOD_NS for t in range(FRAMES)]  # bag time, every set
+    check_one_message_per_set(output, stamps)
 
 
 def test_a_bag_without_calibration_fails_naming_what_is_missing(tmp_path, recording, caplog):

@@ -5,13 +5,21 @@ from diagnostic_msgs.msg import DiagnosticArray
 from tf2_msgs.msg import TFMessage
 from visualization_msgs.msg import Marker, MarkerArray
 
+from scorehmr_ros.assets.paths import ensure_standin_body_model
+from scorehmr_ros.core.body_model import BodyModel
 from scorehmr_ros.msg import SMPLBodyArray
+from scorehmr_ros.sim.rig_io import save_rig
+from scorehmr_ros.sim.rigs import ring_rig
+from scorehmr_ros.sim.scene import SceneConfig, generate_scene
 
+from lockstep_play import LockstepPlayer
 from ros_harness import wait_until
+from scene_observations import scene_sets
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
 NODE = "scorehmr_ros.nodes.scorehmr_node"
+FRAMES = 20
 
 
 def subscribe(ros_node, topic, msg_type):
@@ -21,16 +29,19 @@ def subscribe(ros_node, topic, msg_type):
 
 
 def test_rig_file_mode_publishes_tracked_bodies_meshes_tf_and_latency(ros_node, ros_peers, tmp_path):
+    rig = ring_rig(num_cameras=4, radius_m=3.5, height_m=2.0, width_px=640, height_px=480, horizontal_fov_deg=60)
+    scene = generate_scene(config=SceneConfig(num_people=2, num_frames=FRAMES, clips=("walk", "run"), seed=3),
+                           cameras=rig.cameras, body_model=BodyModel.from_file(ensure_standin_body_model()))
     rig_file = tmp_path / "rig.yaml"
-    # 5 Hz: slow enough that this 2-core machine fits most sets (the node drops the oldest when it cannot)
-    ros_peers.start("publish_scene_keypoints.py", "--rig-out", str(rig_file), "--rate", "5")
-    wait_until(rig_file.exists, what="the rig file", timeout_s=60)
+    save_rig(rig, rig_file)
     node = ros_peers.start_module(NODE, "--ros-args", "-p", f"rig_file:={rig_file}", "-p",
-                                  "diagnostics_period_s:=0.5")
-    bodies = subscribe(ros_node, "bodies", SMPLBodyArray)
+                                  "diagnostics_period_s:=0.5", "-p", "processing_queue:=100")
+    player = LockstepPlayer(ros_node)  # set k+1 once the node has finished set k: no set dropped on any machine
+    bodies = player.bodies
     meshes = subscribe(ros_node, "meshes", MarkerArray)
     tf = subscribe(ros_node, "/tf", TFMessage)
     diagnostics = subscribe(ros_node, "/diagnostics", DiagnosticArray)
+    player.play(scene_sets(scene, seed=1), rate_hz=5.0, node=node)
     wait_until(lambda: sum(len(m.bodies) for m in bodies) >= 16 and meshes and tf, spin=ros_node.spin_once,
                timeout_s=120, what=lambda: f"bodies, meshes and TF (node log: {node.log()[-3000:]})")
     node.assert_running()

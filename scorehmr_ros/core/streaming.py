@@ -17,8 +17,9 @@ Each :meth:`StreamingFitter.step` (one synchronised set of views):
    window (per-frame fits as anchors, acceleration penalty on rotation matrices and translation; frames
    already emitted held at their emitted values, so the emitted sequence is itself smooth);
 4. each track emits the frame ``lag`` frames behind its newest (0 = newest); frames older than W are dropped
-   (memory bounded by W per track). A track not seen for ``max_missing_frames`` consecutive sets ends;
-   :meth:`end_track` and :meth:`flush` emit its remaining frames.
+   (memory bounded by W per track). A track ends only when told (:meth:`end_track`, :meth:`flush`: its
+   remaining frames are emitted): the tracker owns a track's life (``TrackerConfig.prediction_timeout_s``), so
+   the fitter never drops a track the tracker still reports.
 The per-frame fits are never refitted, so a window cannot drift; the window costs one small linear solve.
 """
 
@@ -62,8 +63,6 @@ class StreamingConfig:
     window: int = setting(8, "frames per track window", unit="frames", minimum=1, maximum=256)
     lag: int = setting(3, "output delay behind the newest frame (0 = newest)", unit="frames", minimum=0,
                        maximum=255)
-    max_missing_frames: int = setting(15, "sets without any view before a track ends", unit="frames", minimum=0,
-                                      maximum=10000)
     min_start_points: int = setting(6, "triangulated joints needed to start a track", minimum=1, maximum=25)
     smoothness: float = setting(1.0, "λ of the fixed-lag smoother (accelerations in 30 fps frame units; with set "
                                 "stamps the same λ holds at any rate)",
@@ -76,8 +75,11 @@ class StreamingConfig:
                              "when given (else extrapolation), or always the extrapolation",
                              choices=("extrapolation", "view_estimates"))
     fit: CalibratedFitConfig = field(default_factory=lambda: STREAMING_FIT)
-    ik: IKConfig = field(default_factory=IKConfig)  # starts a track from keypoints alone
-    update_ik: IKConfig = field(default_factory=lambda: IKConfig(iterations=20))  # new frame, no estimates
+    # keypoints alone: Levenberg-Marquardt (more accurate than Adam at a tenth of the IK time, docs/fitting.md);
+    # a track's start from the rest pose, a known track's new frame from its extrapolation in 3 iterations
+    ik: IKConfig = field(default_factory=lambda: IKConfig(solver="levenberg_marquardt"))
+    update_ik: IKConfig = field(default_factory=lambda: IKConfig(solver="levenberg_marquardt", lm_iterations=3,
+                                                                 iterations=20))
     estimates_ik: IKConfig = field(default_factory=lambda: IKConfig(iterations=0))  # start / new frame, estimates
     update_triangulation: bool = setting(False, "with per-view estimates: place a known track's new frame on this "
                                          "set's triangulated joints (+ ``estimates_ik`` steps; else the "
@@ -132,7 +134,6 @@ class _Frame:
 class _Track:
     betas: torch.Tensor  # (10,)
     frames: deque
-    missing: int = 0
     betas_sum: torch.Tensor = field(default_factory=lambda: torch.zeros(10))
     betas_count: int = 0
 
@@ -174,6 +175,7 @@ class StreamingFitter:
         self.diffusion = diffusion
         self.body = body
         self.rig = rig
+        self.set_rig = rig  # the current set's cameras (a moving rig: posed at its stamp)
         self.tracks: dict[int, _Track] = {}
         self.frame_index = -1
         self.stamp_s: float | None = None  # the current set's stamp, seconds
@@ -185,7 +187,8 @@ class StreamingFitter:
 
     def step(self, *, track_ids: list[int], keypoints_px: np.ndarray, init_pose: np.ndarray | None = None,
              init_betas: np.ndarray | None = None, cond: np.ndarray | None = None,
-             view_valid: np.ndarray | None = None, stamp_s: float | None = None) -> list[StreamOutput]:
+             view_valid: np.ndarray | None = None, stamp_s: float | None = None,
+             rig: RigTensors | None = None) -> list[StreamOutput]:
         """Add one synchronised set and return the frames it makes due.
 
         Args:
@@ -199,6 +202,9 @@ class StreamingFitter:
             view_valid: (P, V) bool, the views whose ``cond`` / estimates exist (others get weight 0); None: all.
             stamp_s: the set's stamp, seconds: the smoother and the extrapolation then use the real time steps
                 (``smoothness`` is in 30 fps units); None: sets 1/30 s apart.
+            rig: this set's cameras (the fitter's rig posed at the set's stamp, :meth:`RigTensors.with_extrinsics`,
+                one pose per camera): a moving rig's frames are fitted and started against the cameras as they
+                were, so the world-frame windows and their smoothing never see the ego-motion; None: ``self.rig``.
         """
         keypoints = torch.as_tensor(np.asarray(keypoints_px), dtype=torch.float32)
         num = len(track_ids)
@@ -218,6 +224,10 @@ class StreamingFitter:
                                      f"{', '.join(map(str, tail))}), got {tuple(tensor.shape)}")
         if stamp_s is not None and not np.isfinite(stamp_s):
             raise StreamingError(f"stamp_s: must be finite seconds, got {stamp_s}")
+        if rig is not None and (rig.per_row or rig.num_views != self.rig.num_views):
+            raise StreamingError(f"rig: expected one pose per camera of the {self.rig.num_views} views, got "
+                                 f"{rig.num_views} views{' with per-row poses' if rig.per_row else ''}")
+        self.set_rig = self.rig if rig is None else rig
         self.frame_index += 1
         self.stamp_s = stamp_s
         seen = (keypoints[..., 2] > 0).flatten(1).any(dim=1)
@@ -232,10 +242,6 @@ class StreamingFitter:
             track = self.tracks[track_id]
             row = row_of.get(track_id)
             observed = row is not None and bool(seen[row])
-            track.missing = 0 if observed else track.missing + 1
-            if track.missing > self.config.max_missing_frames:
-                outputs += self.end_track(track_id)
-                continue
             if len(track.frames) == track.frames.maxlen and not track.frames[0].emitted:
                 outputs.append(self._emit(track_id, track, track.frames[0]))
             last = track.frames[-1]
@@ -289,11 +295,11 @@ class StreamingFitter:
                       betas: torch.Tensor | None, estimate_weight: torch.Tensor) -> list[int]:
         """Step 1, new tracks: triangulation + IK (from the combined valid per-view estimates when ``pose`` is
         given); returns the ids that started."""
-        triangulated = triangulate_bodies(keypoints[rows].numpy(), self.rig)
+        triangulated = triangulate_bodies(keypoints[rows].numpy(), self.set_rig)
         rotations = start_betas = None
         if pose is not None:
             rotations, start_betas = combine_view_estimates(pose[rows], betas[rows], estimate_weight[rows],
-                                                            self.rig.R_cam_world)
+                                                            self.set_rig.R_cam_world)
         solved = initial_bodies(self.body, triangulated=triangulated, rotations=rotations, betas=start_betas,
                                 config=self.config.ik if pose is None else self.config.estimates_ik)
         enough = (triangulated.weights > 0).sum(axis=1) >= self.config.min_start_points
@@ -326,10 +332,10 @@ class StreamingFitter:
         rotations = start_rotations  # extrapolated
         estimates = self.config.init_from == "view_estimates" and pose is not None and bool(has_estimates.any())
         if estimates:
-            combined, _ = combine_view_estimates(pose, betas, estimate_weight, self.rig.R_cam_world)
+            combined, _ = combine_view_estimates(pose, betas, estimate_weight, self.set_rig.R_cam_world)
             rotations = torch.where(has_estimates[:, None, None, None], combined, start_rotations)
         if self.config.update_triangulation or not estimates:
-            triangulated = triangulate_bodies(keypoints.numpy(), self.rig)
+            triangulated = triangulate_bodies(keypoints.numpy(), self.set_rig)
             solved = initial_bodies(self.body, triangulated=triangulated, rotations=rotations, betas=track_betas,
                                     config=replace(self.config.estimates_ik if estimates else self.config.update_ik,
                                                    optimize_betas=False))
@@ -341,7 +347,8 @@ class StreamingFitter:
         init = BodyParams(rotations=torch.where(warm[..., None, None], rotations, start_rotations),
                           betas=track_betas, transl_m=torch.where(warm, transl, start_transl))
         view_weight = None if cond is None else keypoints[..., 2].sum(dim=-1) * valid
-        observations = CalibratedObservations(keypoints_px=keypoints, rig=self.rig, cond=cond, view_weight=view_weight)
+        observations = CalibratedObservations(keypoints_px=keypoints, rig=self.set_rig, cond=cond,
+                                              view_weight=view_weight)
         fitted = calibrated_guided_fit(diffusion=self.diffusion, body=self.body, observations=observations,
                                        init=init, config=self.config.fit, fixed_betas=fixed,
                                        stage_times=self.stage_times)

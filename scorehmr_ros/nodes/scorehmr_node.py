@@ -2,7 +2,8 @@
 
 Subscribes ``keypoints2d`` (MultiViewKeypoints2D); cameras come from the rig YAML
 (``rig_file``) or from ``<cam>/camera_info`` plus TF (``<world_frame>`` -> the CameraInfo's
-optical frame, from /tf_static and /tf). Publishes ``bodies`` (SMPLBodyArray), ``meshes``
+optical frame, from /tf_static and /tf); cameras on a moving base (a chain with /tf edges) are
+looked up at each view's image stamp, interpolated in the /tf history. Publishes ``bodies`` (SMPLBodyArray), ``meshes``
 (MarkerArray, decimated TRIANGLE_LIST per track, rate-limited), optional ``skeletons``, REP-155
 TF on /tf and /diagnostics with end-to-end latency (camera stamp -> publish).
 Fitting runs on a worker thread with a bounded drop-oldest queue, so intake never blocks.
@@ -13,6 +14,7 @@ stamps match each view's ``image_stamp_ns`` (PARE features); a view without its 
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 
@@ -25,8 +27,9 @@ from tf2_msgs.msg import TFMessage
 from visualization_msgs.msg import MarkerArray
 
 from scorehmr_ros.core.body_state import TrackingState
+from scorehmr_ros.core.checkpoint import CheckpointError
 from scorehmr_ros.core.config_fields import check_settings, setting
-from scorehmr_ros.core.frame_tree import FrameLookupError, FrameTree
+from scorehmr_ros.core.frame_tree import ExtrapolationError, FrameLookupError, FrameTree, poses_at
 from scorehmr_ros.core.pare.view_regressor import ViewRegressorError
 from scorehmr_ros.core.streaming import StreamingConfig
 from scorehmr_ros.msg import MultiViewKeypoints2D, SMPLBodyArray
@@ -49,7 +52,7 @@ from scorehmr_ros.nodes.set_worker import DropOldestWorker
 from scorehmr_ros.perception.association import AssociationConfig
 from scorehmr_ros.perception.observations import MultiViewObservation
 from scorehmr_ros.perception.tracking import TrackerConfig
-from scorehmr_ros.pipeline import PipelineInputError
+from scorehmr_ros.pipeline import FittedSet, PipelineInputError
 
 CAMERAS_DESCRIPTION = "camera names of the rig (CameraInfo on <cam>/camera_info when rig_file is empty)"
 
@@ -77,8 +80,8 @@ class ScoreHMRNodeConfig:
     processing_queue: int = setting(2, "keypoint sets waiting for the fitter; older ones are dropped", minimum=1,
                                     maximum=100)
     publish_meshes: bool = setting(True, "publish meshes (MarkerArray TRIANGLE_LIST per person)")
-    mesh_rate_hz: float = setting(5.0, "mesh publish rate (at most the body rate)", unit="Hz", minimum=0.1,
-                                  maximum=100.0)
+    mesh_rate_hz: float = setting(5.0, "mesh publish rate in set-stamp time (at most the body rate)", unit="Hz",
+                                  minimum=0.1, maximum=100.0)
     mesh_decimation_m: float = setting(0.03, "mesh vertex clustering cell; 0 = full mesh", unit="m", minimum=0.0,
                                        maximum=0.5)
     publish_skeletons: bool = setting(False, "publish LINE_LIST skeletons")
@@ -86,6 +89,8 @@ class ScoreHMRNodeConfig:
     diagnostics_period_s: float = setting(1.0, "period of /diagnostics", unit="s", minimum=0.1, maximum=60.0)
     torch_threads: int = setting(1, "CPU threads of the fitter's torch ops (the fitter's batches are small; more "
                                  "threads mostly compete with the detector)", minimum=1, maximum=256)
+    tf_timeout_s: float = setting(0.2, "longest wait for /tf to reach a set's stamp (cameras on a moving base) "
+                                  "before the set is dropped", unit="s", minimum=0.0, maximum=5.0)
 
     def validate(self) -> ScoreHMRNodeConfig:
         check_settings(self)
@@ -135,7 +140,9 @@ class ScoreHMRNode(Node):
             mesh_decimation_m=self.config.mesh_decimation_m, pare_checkpoint=self.config.pare_checkpoint,
             pare_feature_stats=self.config.pare_feature_stats, logger=self.get_logger())
         self.pipeline = None
-        self.frame_tree = FrameTree()
+        self.frame_tree = FrameTree()  # /tf history + /tf_static: each set's camera poses at its stamps
+        self.tf_arrived = threading.Condition()  # wakes a fitter waiting for /tf to reach a set's stamp
+        self.camera_frames: dict[str, str] = {}  # camera -> optical frame, once calibrated from CameraInfo + TF
         self.camera_infos: dict[str, CameraInfo] = {}
         if self.config.rig_file:
             cameras = rig_cameras(self.config.rig_file, self.camera_names)
@@ -151,13 +158,13 @@ class ScoreHMRNode(Node):
         self.skeleton_publisher = self.create_publisher(MarkerArray, "skeletons", output_qos(depth=2))
         self.tf_publisher = self.create_publisher(TFMessage, "/tf", output_qos(depth=100))
         self.diagnostics_publisher = self.create_publisher(DiagnosticArray, "/diagnostics", output_qos())
-        self.publish_worker = DropOldestWorker(self._publish_set, capacity=PUBLISH_BACKLOG, name="scorehmr_publish",
+        self.publish_worker = DropOldestWorker(self._publish, capacity=PUBLISH_BACKLOG, name="scorehmr_publish",
                                                on_error=self._on_publish_error)
         self.worker = DropOldestWorker(self._process, capacity=self.config.processing_queue, name="scorehmr",
                                        on_error=self._on_processing_error)
         self.latencies_s: list[float] = []
         self.fit_times_s: list[float] = []
-        self.next_mesh_s = 0.0  # monotonic time the next mesh array is due
+        self.next_mesh_ns: int | None = None  # set stamp from which the next mesh array is due
 
         # Activate: subscriptions and timers.
         group = MutuallyExclusiveCallbackGroup()
@@ -176,11 +183,12 @@ class ScoreHMRNode(Node):
         if self.pipeline is None:
             static = QoSProfile(depth=100, durability=DurabilityPolicy.TRANSIENT_LOCAL,
                                 reliability=ReliabilityPolicy.RELIABLE)
-            self.create_subscription(TFMessage, "/tf_static", self._on_tf, static, callback_group=group)
+            self.create_subscription(TFMessage, "/tf_static", lambda msg: self._on_tf(msg, static=True), static,
+                                     callback_group=group)
             self.create_subscription(TFMessage, "/tf", self._on_tf, output_qos(depth=100), callback_group=group)
             for camera in self.camera_names:
                 self.create_subscription(CameraInfo, f"{camera}/camera_info",
-                                         lambda msg, c=camera: self.camera_infos.__setitem__(c, msg), 1,
+                                         lambda msg, c=camera: self._on_camera_info(c, msg), 1,
                                          callback_group=group)
         self.create_timer(self.config.diagnostics_period_s, self._publish_diagnostics)
         source = f"rig file {self.config.rig_file}" if self.config.rig_file else "CameraInfo + TF"
@@ -188,15 +196,41 @@ class ScoreHMRNode(Node):
                                f"prior {self.models.prior_description}; body model {self.models.body_description}")
 
     # -- intake -----------------------------------------------------------------------------
-    def _on_tf(self, msg: TFMessage) -> None:
+    def _on_tf(self, msg: TFMessage, *, static: bool = False) -> None:
         for transform in msg.transforms:
             try:
                 self.frame_tree.set_transform(parent=transform.header.frame_id, child=transform.child_frame_id,
                                               T_parent_child=transform_to_matrix(transform),
-                                              stamp_ns=stamp_to_ns(transform.header.stamp))
+                                              stamp_ns=stamp_to_ns(transform.header.stamp), static=static)
             except (MessageConversionError, ValueError) as error:
                 self.warnings.warn("tf", f"bad transform {transform.header.frame_id} -> {transform.child_frame_id}: "
                                          f"{error}; ignored")
+        with self.tf_arrived:
+            self.tf_arrived.notify_all()
+
+    def _camera_poses(self, observation: MultiViewObservation) -> dict | None:
+        """camera -> (4, 4) T_cam_world at its view's image stamp (the set's stamp for a camera not in the set), from
+        /tf + /tf_static, waiting up to ``tf_timeout_s`` for /tf to reach the stamps; None for a rig file or a rig
+        whose chains are all static (the calibrated poses hold, at no cost).
+
+        Raises:
+            FrameLookupError: no chain, or ExtrapolationError when /tf does not cover a stamp (in time).
+        """
+        if not self.camera_frames:
+            return None
+        stamps = {view.camera: view.image_stamp_ns for view in observation.views}
+        stamps = {name: stamps.get(name) or observation.stamp_ns for name in self.camera_frames}
+        deadline = time.monotonic() + self.config.tf_timeout_s
+        while True:
+            try:
+                return poses_at(self.frame_tree, frames=self.camera_frames, target=self.config.world_frame,
+                                stamps_ns=stamps)
+            except ExtrapolationError as error:
+                remaining = deadline - time.monotonic()
+                if not error.future or remaining <= 0:
+                    raise
+                with self.tf_arrived:  # short waits: a sample that arrived just before the wait is not missed long
+                    self.tf_arrived.wait(min(remaining, 0.02))
 
     def _calibrated_pipeline(self):
         """The pipeline, built once every camera's CameraInfo and TF pose are known (None until then)."""
@@ -221,9 +255,20 @@ class ScoreHMRNode(Node):
             return None
         pipeline = self.models.make_pipeline(cameras, self.association_config, self.tracker_config,
                                              self.streaming_config)
+        self.camera_frames = {name: self.camera_infos[name].header.frame_id or f"{name}_optical_frame"
+                              for name in self.camera_names}
         self.pipeline = pipeline
         self.get_logger().info(f"rig calibrated from CameraInfo + TF: {[c.name for c in cameras]}")
         return self.pipeline
+
+    def _on_camera_info(self, camera: str, msg: CameraInfo) -> None:
+        """Keep the camera's newest usable CameraInfo; a malformed one is a throttled warning, the previous stays."""
+        try:
+            camera_info_to_camera(msg, name=camera)
+        except MessageConversionError as error:
+            self.warnings.warn(f"camera_info:{camera}", f"bad CameraInfo: {error}; ignored")
+            return
+        self.camera_infos[camera] = msg
 
     def _on_image(self, camera: str, msg: Image | CompressedImage) -> None:
         self.image_buffer.add(camera, stamp_to_ns(msg.header.stamp), msg)  # decoded on the worker, when used
@@ -269,41 +314,57 @@ class ScoreHMRNode(Node):
 
     def _process(self, observation: MultiViewObservation) -> None:
         try:
-            result = self.pipeline.process(observation, self._set_images(observation))
+            poses = self._camera_poses(observation)
+        except FrameLookupError as error:
+            self.warnings.warn("camera poses", f"no camera poses at the set's stamp {observation.stamp_ns}: {error}; "
+                                               "set dropped")
+            return
+        try:
+            result = self.pipeline.process(observation, self._set_images(observation), camera_poses=poses)
         except (PipelineInputError, ViewRegressorError) as error:
             self.warnings.warn("set", f"{error}; set dropped")
             return
+        if result.clock_jump:  # one warning per jump: a bag loop, a restarted driver, a clock switch
+            self.get_logger().warning(f"{result.clock_jump}: every track ended, tracking starts afresh")
         self.fit_times_s = (self.fit_times_s + [sum(result.timings_s.values())])[-100:]
-        self.publish_worker.submit((list(result.bodies), observation.stamp_ns))
+        for fitted in result.sets:  # one message per input set, also an empty one, in stamp order
+            self.publish_worker.submit(fitted)
 
-    def _publish_set(self, item: tuple[list, int]) -> None:
-        bodies, stamp_ns = item
-        self._publish(bodies, stamp_ns=stamp_ns)
-
-    def _publish(self, bodies: list, *, stamp_ns: int) -> None:
-        frame = self.config.world_frame
+    def _publish(self, fitted: FittedSet) -> None:
+        """One released set: its SMPLBodyArray (stamped with the set), TF and skeletons of its bodies, meshes at
+        ``mesh_rate_hz`` of set-stamp time, and a mesh DELETE for each TERMINATED body whenever it comes."""
+        frame, bodies = self.config.world_frame, list(fitted.bodies)
         msg = SMPLBodyArray(bodies=[body_to_msg(body) for body in bodies])
-        msg.header.stamp, msg.header.frame_id = ns_to_stamp(max([b.stamp_ns for b in bodies] or [stamp_ns])), frame
+        msg.header.stamp, msg.header.frame_id = ns_to_stamp(fitted.stamp_ns), frame
         self.bodies_publisher.publish(msg)
         transforms = body_transforms(bodies, frame_id=frame, joint_frames=self.config.publish_joint_frames)
         if transforms:
             self.tf_publisher.publish(TFMessage(transforms=transforms))
-        now_s = time.monotonic()
         ended = [b for b in bodies if b.tracking_state == TrackingState.TERMINATED]
-        if self.config.publish_meshes and (ended or now_s >= self.next_mesh_s):
-            if now_s >= self.next_mesh_s:
-                # Due times advance by the period, not from now: bodies arriving faster than the mesh rate then
-                # give meshes at that rate on average (now - last would round every interval up).
-                self.next_mesh_s = max(self.next_mesh_s + 1.0 / self.config.mesh_rate_hz, now_s)
-            live = [b for b in bodies if b.tracking_state != TrackingState.TERMINATED]
-            vertices = self.pipeline.vertices(live, self.models.body_model)
-            vertex_of = {id(b): v for b, v in zip(live, vertices, strict=True)}
-            self.mesh_publisher.publish(mesh_markers_cdr(bodies, [vertex_of.get(id(b)) for b in bodies],
-                                                     mesh=self.models.mesh, frame_id=frame))
+        due = self.config.publish_meshes and len(ended) < len(bodies) and self._mesh_due(fitted.stamp_ns)
+        if self.config.publish_meshes and (ended or due):
+            shown = bodies if due else ended
+            live = [b for b in shown if b.tracking_state != TrackingState.TERMINATED]
+            vertex_of = {id(b): v for b, v in zip(live, self.pipeline.vertices(live, self.models.body_model),
+                                                  strict=True)}
+            self.mesh_publisher.publish(mesh_markers_cdr(shown, [vertex_of.get(id(b)) for b in shown],
+                                                         mesh=self.models.mesh, frame_id=frame))
         if self.config.publish_skeletons:
             self.skeleton_publisher.publish(skeleton_markers(bodies, frame_id=frame))
         now_ns = self.get_clock().now().nanoseconds
-        self.latencies_s = (self.latencies_s + [(now_ns - b.stamp_ns) * 1e-9 for b in bodies])[-200:]
+        self.latencies_s = (self.latencies_s + [(now_ns - fitted.stamp_ns) * 1e-9])[-200:]
+
+    def _mesh_due(self, stamp_ns: int) -> bool:
+        """Whether the set at ``stamp_ns`` gets meshes (``mesh_rate_hz`` in set-stamp time, so the same sets get
+        them however fast the node runs). Due stamps advance by the period, not from the set, so sets faster than
+        the mesh rate give meshes at that rate on average; a set a period late, or stamps going back, restart."""
+        period_ns = round(1e9 / self.config.mesh_rate_hz)
+        due_ns = self.next_mesh_ns
+        if due_ns is not None and due_ns - period_ns <= stamp_ns < due_ns:
+            return False
+        in_step = due_ns is not None and due_ns <= stamp_ns < due_ns + period_ns
+        self.next_mesh_ns = (due_ns if in_step else stamp_ns) + period_ns
+        return True
 
     def _on_publish_error(self, error: Exception) -> None:
         self.warnings.warn(f"publish:{type(error).__name__}", f"publishing a fitted set failed: {error}; skipped")
@@ -339,7 +400,8 @@ class ScoreHMRNode(Node):
         super().destroy_node()
 
 
-main = main_for(ScoreHMRNode, startup_errors=(ValueError, OSError, LookupError))
+#: A bad parameter or model file (CheckpointError is a RuntimeError) is one "cannot start:" line, exit 1.
+main = main_for(ScoreHMRNode, startup_errors=(ValueError, OSError, LookupError, CheckpointError))
 
 if __name__ == "__main__":
     main()

@@ -13,6 +13,10 @@ and per frame the ground truth: ``sim/ground_truth`` (scorehmr_ros/SMPLBodyArray
 Every camera of one frame carries the same stamp (a perfectly synchronized rig; optional per-camera
 jitter), taken from the node clock when the frame is published: wall time, or /clock under
 ``use_sim_time``; so "camera stamp -> output publish time" downstream is the end-to-end latency.
+With ``lockstep`` the rig instead sends a frame only once the graph has finished the one before (the perception
+front's keypoints of each set on ``lockstep_keypoints_topic``, the fitter's bodies array on ``lockstep_topic``),
+and stamps frame k at k / fps after the first frame (a virtual clock): the graph then sees the same sets and
+stamps on any machine (``sim/live_rig.LockstepGate``).
 All frames are rendered before playback starts, in a worker thread with progress in the log
 (about 0.05-0.12 s per 640x480 view on one CPU core); playback only copies finished images, so the
 publish rate is steady. ``ready`` and ``finished`` are events for in-process users (the demo).
@@ -31,18 +35,20 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 from sensor_msgs.msg import CameraInfo, Image
 from tf2_msgs.msg import TFMessage
 
-from scorehmr_ros.msg import SMPLBodyArray
+from scorehmr_ros.msg import MultiViewKeypoints2D, SMPLBodyArray
 from scorehmr_ros.nodes.common import image_qos, main_for, output_qos
 from scorehmr_ros.nodes.geometry_conversions import (
     body_to_msg,
     camera_to_camera_info,
     matrix_to_transform,
     ns_to_stamp,
+    stamp_to_ns,
 )
 from scorehmr_ros.nodes.image_conversions import numpy_to_image
 from scorehmr_ros.nodes.parameters import declare_config, read_config
 from scorehmr_ros.sim.live_rig import (
     FrameSchedule,
+    LockstepGate,
     SimRigConfig,
     build_scene,
     camera_stamps_ns,
@@ -57,6 +63,8 @@ GROUND_TRUTH_TOPIC = "sim/ground_truth"
 PROGRESS_PERIOD_S = 5.0
 #: Publish times kept for rate statistics.
 PUBLISH_TIMES_KEPT = 1000
+#: How often the rig looks whether the graph has finished a frame in lock-step, seconds.
+LOCKSTEP_POLL_S = 0.01
 
 
 def static_tf_qos() -> QoSProfile:
@@ -111,7 +119,26 @@ class SimRigNode(Node):
         self.body_model = body_model  # the people's body model (also for overlays)
         self._renderer = threading.Thread(target=self._render_all, name="sim_rig_render", daemon=True)
         self._renderer.start()
-        self._timer = self.create_timer(1.0 / self.scene.fps, self._publish_frame)
+        self.gate: LockstepGate | None = None
+        self._first_stamp_ns: int | None = None
+        self._outputs: list = []  # lock-step: the subscriptions to the graph's per-set outputs
+        if self.config.lockstep:
+            lags = {}
+            if self.config.lockstep_topic:
+                lags[self.config.lockstep_topic] = self.config.lockstep_lag
+                self._outputs.append(self.create_subscription(
+                    SMPLBodyArray, self.config.lockstep_topic,
+                    lambda msg: self.gate.output(self.config.lockstep_topic, stamp_to_ns(msg.header.stamp)),
+                    output_qos(depth=100)))
+            if self.config.lockstep_keypoints_topic:
+                lags[self.config.lockstep_keypoints_topic] = 0
+                self._outputs.append(self.create_subscription(
+                    MultiViewKeypoints2D, self.config.lockstep_keypoints_topic,
+                    lambda msg: self.gate.output(self.config.lockstep_keypoints_topic, stamp_to_ns(msg.header.stamp)),
+                    output_qos(depth=100)))
+            self.gate = LockstepGate(lags=lags, timeout_s=self.config.lockstep_timeout_s,
+                                     tolerance_ns=round(self.config.stamp_jitter_s * 1e9))
+        self._timer = self.create_timer(LOCKSTEP_POLL_S if self.gate else 1.0 / self.scene.fps, self._publish_frame)
         self.get_logger().info(
             f"rig {self.scene.rig_name}: {len(self.cameras)} cameras {[c.name for c in self.cameras]} "
             f"{self.cameras[0].width_px}x{self.cameras[0].height_px}, {self.scene.ground_truth.betas.shape[0]} people, "
@@ -145,8 +172,23 @@ class SimRigNode(Node):
         self.ready.set()
 
     # -- playback (timer) --------------------------------------------------------------------
+    def _lockstep_ready(self) -> bool:
+        """Lock-step: the outputs waited for have publishers (before the first frame) and the graph has finished
+        the frames sent so far (or timed out on one: a warning)."""
+        if self._first_stamp_ns is None and any(self.count_publishers(sub.topic_name) == 0 for sub in self._outputs):
+            return False
+        timeouts = self.gate.timeouts
+        ready = self.gate.ready(now_s=time.monotonic())
+        if self.gate.timeouts > timeouts:
+            self.get_logger().warning(f"lock-step: the graph gave no output on {sorted(self.gate.lags)} for frame "
+                                      f"{len(self.gate.stamps_ns) - 1} within {self.gate.timeout_s:g} s (a set lost "
+                                      "on the way?); going on")
+        return ready
+
     def _publish_frame(self) -> None:
         if not self.ready.is_set() or self.finished.is_set():
+            return
+        if self.gate is not None and not self._lockstep_ready():
             return
         frame = self.schedule.frame(self.frames_published)
         if frame is None:
@@ -155,6 +197,9 @@ class SimRigNode(Node):
             self.get_logger().info(f"played all {self.frames_published} frames; not looping, publishing stopped")
             return
         stamp_ns = self.get_clock().now().nanoseconds
+        if self.gate is not None:  # a virtual clock: k / fps after the first frame, however long the graph took
+            self._first_stamp_ns = stamp_ns if self._first_stamp_ns is None else self._first_stamp_ns
+            stamp_ns = self._first_stamp_ns + round(self.frames_published * 1e9 / self.scene.fps)
         stamps = camera_stamps_ns(stamp_ns, num_cameras=len(self.cameras), jitter_s=self.config.stamp_jitter_s,
                                   rng=self._rng)
         for camera, image, camera_stamp in zip(self.cameras, self.images[frame], stamps, strict=True):
@@ -170,6 +215,8 @@ class SimRigNode(Node):
         self.truth_publisher.publish(truth)
         self.frames_published += 1
         self.publish_times_s.append(time.monotonic())
+        if self.gate is not None:
+            self.gate.sent(stamp_ns, now_s=time.monotonic())
 
 
 def _load_body_model(path: str):

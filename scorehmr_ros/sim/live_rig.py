@@ -13,6 +13,10 @@ What the rig node publishes comes from here:
 
 Stamps come from the node clock when the frame is published (wall time, or /clock under
 ``use_sim_time``), so camera stamp -> output publish time is the true end-to-end latency.
+
+Lock-step (``lockstep``, for tests and reproducible runs): frame k+1 goes out only once the graph has finished
+frame k (:class:`LockstepGate`), and frame stamps are k / fps after the first one on a virtual clock, so every
+run gives the same sets, stamps and results however fast the machine is (latency then means nothing).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import numpy as np
 from scorehmr_ros.core.body_state import BodyEstimate, TrackingState
 from scorehmr_ros.core.camera import Camera
 from scorehmr_ros.core.config_fields import check_settings, setting
+from scorehmr_ros.core.streaming import StreamingConfig
 from scorehmr_ros.sim.render import RenderConfig, render_backdrop, render_frame, resized_camera
 from scorehmr_ros.sim.rigs import Rig, ring_rig
 from scorehmr_ros.sim.scene import GroundTruth, Scene, SceneConfig, generate_scene
@@ -73,6 +78,19 @@ class SimRigConfig:
     dropout_camera: str = setting("", "camera that stops publishing for dropout_frames frames (empty: none)")
     dropout_start_frame: int = setting(0, "first published frame (counted over loops) of the dropout", minimum=0)
     dropout_frames: int = setting(0, "frames the dropout lasts", minimum=0)
+    lockstep: bool = setting(False, "publish frame k+1 only once the graph has finished frame k (the keypoints of "
+                                    "frame k arrived on lockstep_keypoints_topic and the fitter's bodies array of "
+                                    "frame k - lockstep_lag on lockstep_topic), frames stamped k / fps apart on a "
+                                    "virtual clock: the same run on any machine (needs reliable QoS and fitter "
+                                    "queues that hold lockstep_lag + 1 sets)")
+    lockstep_topic: str = setting("bodies", "the fitter's per-set SMPLBodyArray output the lock-step waits for "
+                                            "(empty: no fitter, only the keypoints)")
+    lockstep_keypoints_topic: str = setting("keypoints2d", "the perception front's per-set MultiViewKeypoints2D the "
+                                            "lock-step waits for (empty: only the fitter's output)")
+    lockstep_lag: int = setting(StreamingConfig().lag, "sets the fitter holds back before releasing a set (its "
+                                "streaming.lag)", unit="frames", minimum=0, maximum=255)
+    lockstep_timeout_s: float = setting(60.0, "longest wait for the graph in lock-step; then a warning and the next "
+                                              "frame", unit="s", minimum=0.1, maximum=3600.0)
 
     def validate(self) -> SimRigConfig:
         check_settings(self)
@@ -81,6 +99,8 @@ class SimRigConfig:
         clip_stride(self.fps)
         if not self.scene_path:
             resolve_rig(self.rig)  # names the problem early
+        if self.lockstep and not (self.lockstep_topic or self.lockstep_keypoints_topic):
+            raise ValueError("lockstep_topic, lockstep_keypoints_topic: lock-step needs an output to wait for")
         return self
 
     def camera_dropped(self, camera: str, published_frame: int) -> bool:
@@ -189,6 +209,52 @@ class FrameSchedule:
         if self.loop:
             return published % self.num_frames
         return published if published < self.num_frames else None
+
+
+class LockstepGate:
+    """When the next frame may go out in lock-step, from the frames sent and the graph's per-set outputs.
+
+    Each output stream (a topic with one message per set, stamped with it) has a lag: the sets it holds back
+    before releasing one (0 for the perception front, ``streaming.lag`` for the fitter), so the graph has finished
+    frame k once every stream's output of frame k - lag is out. Frame n may go out when, for every stream, n <= lag
+    or an output stamped at or after frame n - 1 - lag (less ``tolerance_ns``, the stamp jitter) has arrived (at or
+    after: a set lost on the way costs one timeout, not the run), or ``timeout_s`` after frame n - 1 went out.
+    Times are the caller's (monotonic seconds); stamps nanoseconds.
+    """
+
+    def __init__(self, *, lags: dict[str, int], timeout_s: float, tolerance_ns: int = 0) -> None:
+        self.lags, self.timeout_s, self.tolerance_ns = dict(lags), timeout_s, tolerance_ns
+        self.stamps_ns: list[int] = []  # of the frames sent, in order
+        self.newest_ns: dict[str, int] = {}  # stream -> newest output stamp
+        self._sent_at_s: float | None = None
+        self.timeouts = 0
+
+    def sent(self, stamp_ns: int, *, now_s: float) -> None:
+        """A frame stamped ``stamp_ns`` went out."""
+        self.stamps_ns.append(int(stamp_ns))
+        self._sent_at_s = now_s
+
+    def output(self, stream: str, stamp_ns: int) -> None:
+        """``stream``'s output for the set stamped ``stamp_ns`` arrived."""
+        self.newest_ns[stream] = max(int(stamp_ns), self.newest_ns.get(stream, int(stamp_ns)))
+
+    def finished(self) -> bool:
+        """Whether the graph has finished every frame sent (by its outputs, without the timeout)."""
+        for stream, lag in self.lags.items():
+            waiting_for = len(self.stamps_ns) - 1 - lag
+            if waiting_for >= 0 and self.newest_ns.get(stream, -1) < self.stamps_ns[waiting_for] - self.tolerance_ns:
+                return False
+        return True
+
+    def ready(self, *, now_s: float) -> bool:
+        """Whether the next frame may go out now (a timeout counts in :attr:`timeouts` and lets it go)."""
+        if self.finished():
+            return True
+        if now_s - self._sent_at_s >= self.timeout_s:
+            self.timeouts += 1
+            self._sent_at_s = now_s  # the next frame starts its own wait
+            return True
+        return False
 
 
 def camera_stamps_ns(stamp_ns: int, *, num_cameras: int, jitter_s: float, rng: np.random.Generator) -> np.ndarray:
