@@ -116,7 +116,10 @@ def test_rig_publishes_images_info_static_tf_and_ground_truth(ros_node, ros_peer
                        scene.ground_truth.smpl_joints_world_m[:, frame], atol=1e-5)
     for v, camera in enumerate(CAMERAS):
         image = next(m for m in images[camera] if stamp_to_ns(m.header.stamp) == common[-1])
-        assert np.array_equal(image_to_numpy(image), expected_frames[frame][v]), camera
+        # The same pixels up to edge pixels one grey level off: torch's reductions (skinning) round differently
+        # with another thread count, and the rig runs in its own process.
+        difference = np.abs(image_to_numpy(image).astype(int) - expected_frames[frame][v])
+        assert difference.max() <= 1 and np.count_nonzero(difference.any(axis=-1)) <= 0.005 * 160 * 120, camera
 
 
 def test_rig_stops_after_the_last_frame_and_drops_a_camera(ros_node, ros_peers):
