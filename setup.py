@@ -26,14 +26,14 @@ setup(
     install_requires=read_requirements("core.txt"),
     extras_require={"ros": read_requirements("ros.txt"), "test": read_requirements("test.txt")},
     entry_points={"console_scripts": [
-        "scorehmr-ros = scorehmr_ros.cli:main",
+        "scorehmr-ros = scorehmr_ros.cli.main:main",
         # The nodes (as CMake installs them into lib/scorehmr_ros for `ros2 run`; see scripts/nodes/).
-        "person_detector = scorehmr_ros.nodes.person_detector_node:main",
-        "keypoint_estimator = scorehmr_ros.nodes.keypoint_estimator_node:main",
-        "perception = scorehmr_ros.nodes.perception_node:main",
-        "scorehmr = scorehmr_ros.nodes.scorehmr_node:main",
-        "sim_rig = scorehmr_ros.nodes.sim_rig_node:main",
-        "bag_recorder = scorehmr_ros.nodes.bag_recorder_node:main",
-        "rig_tf = scorehmr_ros.nodes.rig_tf_node:main",
+        "person_detector = scorehmr_ros.ros.nodes.person_detector_node:main",
+        "keypoint_estimator = scorehmr_ros.ros.nodes.keypoint_estimator_node:main",
+        "perception = scorehmr_ros.ros.nodes.perception_node:main",
+        "scorehmr = scorehmr_ros.ros.nodes.scorehmr_node:main",
+        "sim_rig = scorehmr_ros.ros.testbed.sim_rig_node:main",
+        "bag_recorder = scorehmr_ros.ros.nodes.bag_recorder_node:main",
+        "rig_tf = scorehmr_ros.ros.nodes.rig_tf_node:main",
     ]},
 )

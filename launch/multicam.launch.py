@@ -2,7 +2,7 @@
 
     ros2 launch scorehmr_ros multicam.launch.py rig:=/path/to/rig.yaml [params_file:=my_overrides.yaml]
 
-A thin mapping: ``scorehmr_ros.launch_graph.launch_graph`` decides every node, parameter,
+A thin mapping: ``scorehmr_ros.ros.launch_graph.launch_graph`` decides every node, parameter,
 remapping and environment variable (tested there); this file only turns its descriptions into
 ``launch_ros.actions.Node`` actions. Defaults: config/rig_example.yaml and config/scorehmr.yaml
 of this package's share directory.
@@ -30,7 +30,7 @@ def node_action(description) -> Node:
 
 
 def _nodes(context, *args, **kwargs):
-    from scorehmr_ros.launch_graph import launch_graph
+    from scorehmr_ros.ros.launch_graph import launch_graph
 
     rig = context.launch_configurations["rig"]
     params_file = context.launch_configurations.get("params_file", "")

@@ -1,6 +1,6 @@
 """scorehmr_ros: multi-camera 3D human body fitting (ScoreHMR) for ROS 2.
 
-``scorehmr_ros.nodes`` holds the ROS 2 nodes and message conversions. ``core``, ``perception``,
+``scorehmr_ros.ros.nodes`` holds the ROS 2 nodes and message conversions. ``core``, ``perception``,
 ``accel``, ``assets`` and ``sim`` are ROS-free and usable with torch and numpy alone; of the
 top-level modules, ``recording`` (rclpy serialization), ``demo`` and ``demo_report`` import rclpy
 or message types too (docs/architecture.md).

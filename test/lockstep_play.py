@@ -11,11 +11,11 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 
-from scorehmr_ros.core.streaming import StreamingConfig
 from scorehmr_ros.msg import MultiViewKeypoints2D, SMPLBodyArray
-from scorehmr_ros.nodes.geometry_conversions import stamp_to_ns
-from scorehmr_ros.nodes.keypoint_conversions import observation_to_msg
 from scorehmr_ros.perception.observations import MultiViewObservation
+from scorehmr_ros.pipeline.streaming import StreamingConfig
+from scorehmr_ros.ros.geometry_conversions import stamp_to_ns
+from scorehmr_ros.ros.keypoint_conversions import observation_to_msg
 from scorehmr_ros.sim.live_rig import LockstepGate
 
 from ros_harness import wait_until

@@ -13,11 +13,11 @@ from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
-from scorehmr_ros.core.camera import Camera
-from scorehmr_ros.core.transforms import invert_transform, make_transform
+from scorehmr_ros.geometry.camera import Camera
+from scorehmr_ros.geometry.rigs import ring_rig
+from scorehmr_ros.geometry.transforms import invert_transform, make_transform
 from scorehmr_ros.sim.layouts import get_layout
 from scorehmr_ros.sim.observation import Observations, keypoint_radii_m, observe
-from scorehmr_ros.sim.rigs import ring_rig
 from scorehmr_ros.sim.scene import SceneConfig, generate_scene, pose_bodies, rest_pose
 
 from scene_observations import NS_PER_S, scene_sets

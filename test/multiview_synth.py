@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from scorehmr_ros.core.camera import Camera
+from scorehmr_ros.geometry.camera import Camera
 
 #: OpenPose-25 joints of a 1.75 m person standing at the origin facing +x (body frame), metres.
 OPENPOSE25_TEMPLATE_M = np.array([

@@ -1,7 +1,7 @@
 """Real-DDS test harness: an isolated ROS domain per test run, nodes in subprocesses, graph polling.
 
 Used as a pytest plugin (see conftest.py). Every test run gets its own ROS_DOMAIN_ID on
-loopback with the nodes' Fast DDS transports (``scorehmr_ros.dds``), set before rclpy is initialised here and
+loopback with the nodes' Fast DDS transports (``scorehmr_ros.ros.dds``), set before rclpy is initialised here and
 inherited by every subprocess; waits poll the ROS graph instead of sleeping; subprocesses are
 started in their own process group and always stopped (SIGINT, then SIGKILL).
 """
@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from scorehmr_ros.dds import dds_environment
-from scorehmr_ros.processes import stop_process_group
+from scorehmr_ros.base.processes import stop_process_group
+from scorehmr_ros.ros.dds import dds_environment
 
 PEERS_DIR = Path(__file__).parent / "ros_peers"
 DEFAULT_TIMEOUT_S = 20.0

@@ -45,7 +45,7 @@ CROSSING_DROPOUT = ("cam1", 7, 12)  # camera, first frame, frame after the last 
 
 def crossing_scenario(body_model, *, start_ns: int = 1_000 * NS_PER_S):
     """(rig, scene, sets) of the crossing scenario; deterministic, so a peer and a test build the same one."""
-    from scorehmr_ros.sim.rigs import ring_rig
+    from scorehmr_ros.geometry.rigs import ring_rig
     from scorehmr_ros.sim.scene import SceneConfig, generate_scene
 
     rig = ring_rig(num_cameras=4, radius_m=4.5, height_m=2.0, width_px=640, height_px=480, horizontal_fov_deg=70)

@@ -27,8 +27,8 @@ from scorehmr_ros.accel.engine import (
     check_available,
 )
 from scorehmr_ros.accel.select import PARITY_TOLERANCE, AccelConfig, build_engine, relative_difference, select_engine
-from scorehmr_ros.core.denoiser import Denoiser, DenoiserConfig
-from scorehmr_ros.core.diffusion import Diffusion
+from scorehmr_ros.diffusion.denoiser import Denoiser, DenoiserConfig
+from scorehmr_ros.diffusion.diffusion import Diffusion
 
 SMALL = DenoiserConfig(hidden_dim=32, num_blocks=2, cond_dim=0)
 SMALL_COND = DenoiserConfig(hidden_dim=32, num_blocks=2, cond_dim=12)
@@ -156,8 +156,8 @@ def test_a_stale_cache_entry_with_other_inputs_is_refused(tmp_path):
 
 
 def test_the_guided_fit_is_the_same_on_an_accelerated_denoiser(tmp_path):
-    from scorehmr_ros.pipeline import load_fitting_models
-    from scorehmr_ros.sim.rigs import ring_rig
+    from scorehmr_ros.geometry.rigs import ring_rig
+    from scorehmr_ros.pipeline.body_pipeline import load_fitting_models
 
     models = load_fitting_models()
     accelerated, selection = accelerate_diffusion(models.diffusion, config=AccelConfig(backend="onnxruntime"),
@@ -196,14 +196,14 @@ def _standing_joints(pipeline) -> torch.Tensor:
 
 def _standing_keypoints(pipeline):
     """(1, V, 25, 3) exact keypoints of the standing body in every view, confidence 1 in front of the camera."""
-    from scorehmr_ros.core.multiview_guidance import project_to_views
+    from scorehmr_ros.fitting.multiview_guidance import project_to_views
 
     pixels, depth = project_to_views(_standing(pipeline).openpose_m, pipeline.rig)
     return torch.cat([pixels, (depth > 0).float()[..., None]], dim=-1).numpy()
 
 
 def test_engines_cli_builds_lists_and_clears(tmp_path):
-    command = [sys.executable, "-m", "scorehmr_ros.cli", "engines"]
+    command = [sys.executable, "-m", "scorehmr_ros.cli.main", "engines"]
     cache = ["--cache-dir", str(tmp_path)]
     built = subprocess.run([*command, "build", *cache, "--backends", "onnxruntime,torch_tensorrt"],
                            capture_output=True, text=True, check=False)

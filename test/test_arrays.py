@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from scorehmr_ros.core.arrays import checked_array
+from scorehmr_ros.base.arrays import checked_array
 
 
 class ProblemError(ValueError):

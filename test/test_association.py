@@ -5,8 +5,10 @@ import time
 import numpy as np
 import pytest
 
-from scorehmr_ros.core.camera import Camera
-from scorehmr_ros.perception.association import (
+from scorehmr_ros.body.layouts import OPENPOSE25_NAMES
+from scorehmr_ros.geometry.camera import Camera
+from scorehmr_ros.geometry.rigs import ring_rig, stereo_head_rig
+from scorehmr_ros.pipeline.association import (
     AssociationConfig,
     AssociationError,
     TrackPredictions,
@@ -14,8 +16,6 @@ from scorehmr_ros.perception.association import (
     fundamental_matrix,
     symmetric_epipolar_distance_px,
 )
-from scorehmr_ros.sim.layouts import OPENPOSE25_NAMES
-from scorehmr_ros.sim.rigs import ring_rig, stereo_head_rig
 
 from multiview_synth import observe, random_people
 
@@ -197,7 +197,7 @@ def test_timing_four_views_six_people():
 
 
 def test_sort_based_median_matches_numpy():
-    from scorehmr_ros.perception.association import _nanmedian
+    from scorehmr_ros.pipeline.association import _nanmedian
 
     rng = np.random.default_rng(12)
     values = rng.normal(size=(60, 9))

@@ -6,10 +6,10 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from scorehmr_ros.core.triangulation import focal_scales
-from scorehmr_ros.perception.association import associate
-from scorehmr_ros.sim.layouts import OPENPOSE25_NAMES
-from scorehmr_ros.sim.rigs import ring_rig
+from scorehmr_ros.body.layouts import OPENPOSE25_NAMES
+from scorehmr_ros.geometry.rigs import ring_rig
+from scorehmr_ros.geometry.triangulation import focal_scales
+from scorehmr_ros.pipeline.association import associate
 
 from multiview_synth import observe, random_people
 

@@ -9,7 +9,7 @@ from rosbags.rosbag2 import CompressionFormat, CompressionMode, Reader, StorageP
 from rosbags.typesys import Stores, get_typestore
 from std_msgs.msg import String
 
-from scorehmr_ros.recording import BagWriter, TopicSpec, read_bag
+from scorehmr_ros.ros.recording import BagWriter, TopicSpec, read_bag
 
 MESSAGES = 12
 PAYLOAD = 300_000  # bytes per message: a chunk closes after 1 MiB, so about 4 messages per chunk

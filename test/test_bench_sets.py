@@ -5,8 +5,8 @@ import time
 import numpy as np
 import pytest
 
+from scorehmr_ros.cli.bench_sets import main, markdown_table, time_sets
 from scorehmr_ros.perception.backends.types import PersonDetections, PersonKeypoints
-from scorehmr_ros.perception.bench_sets import main, markdown_table, time_sets
 from scorehmr_ros.perception.front import CameraFrame, FrontConfig, PerceptionFront
 
 STAGE_S = 0.002

@@ -9,12 +9,8 @@ import pytest
 
 pytest.importorskip("ai_edge_litert", reason="ai-edge-litert (TFLite runtime) not installed")
 from scorehmr_ros.perception.backends import blazepose  # noqa: E402
-from scorehmr_ros.perception.backends.config import (  # noqa: E402
-    DetectorConfig,
-    KeypointConfig,
-    build_detector,
-    build_keypoint_estimator,
-)
+from scorehmr_ros.perception.backends.config import DetectorConfig, KeypointConfig  # noqa: E402
+from scorehmr_ros.perception.backends.factory import build_detector, build_keypoint_estimator  # noqa: E402
 from scorehmr_ros.perception.backends.types import PersonDetections  # noqa: E402
 
 #: A photograph that ships with matplotlib (a core dependency): one person, upper body.

@@ -5,11 +5,11 @@ import pytest
 import torch
 
 from scorehmr_ros.assets.standin import generate_standin_body_model
-from scorehmr_ros.core.body_frames import SMPL_JOINT_NAMES, body_frames, global_rotations, rep155_joint_name
-from scorehmr_ros.core.body_model import BodyModel
-from scorehmr_ros.core.mesh_decimation import decimate
-from scorehmr_ros.core.rotations import axis_angle_to_matrix
-from scorehmr_ros.core.transforms import invert_transform
+from scorehmr_ros.body.body_frames import SMPL_JOINT_NAMES, body_frames, global_rotations, rep155_joint_name
+from scorehmr_ros.body.body_model import BodyModel
+from scorehmr_ros.body.mesh_decimation import decimate
+from scorehmr_ros.geometry.rotations import axis_angle_to_matrix
+from scorehmr_ros.geometry.transforms import invert_transform
 
 
 @pytest.fixture(scope="module")

@@ -10,14 +10,14 @@ from scorehmr_ros.assets.standin import (
     write_standin_npz,
     write_standin_official_pkl,
 )
-from scorehmr_ros.core.body_model import (
+from scorehmr_ros.body.body_model import (
     KEYPOINT_VERTEX_IDS,
     SMPL_TO_OPENPOSE,
     BodyModel,
     BodyModelFileError,
     BodyModelInputError,
 )
-from scorehmr_ros.core.rotations import axis_angle_to_matrix
+from scorehmr_ros.geometry.rotations import axis_angle_to_matrix
 
 smplx = pytest.importorskip("smplx")
 

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from scorehmr_ros.assets import models_cli
 from scorehmr_ros.assets.smpl_import import SmplImportError, import_smpl, read_restricted_pickle
 from scorehmr_ros.assets.standin import generate_standin_body_model
-from scorehmr_ros.core.body_model import BodyModel, BodyModelFileError
+from scorehmr_ros.body.body_model import BodyModel, BodyModelFileError
+from scorehmr_ros.cli import models_cli
 
 
 @pytest.fixture(scope="module")

@@ -5,17 +5,17 @@ import pytest
 import torch
 from visualization_msgs.msg import Marker
 
-from scorehmr_ros.core.body_state import BodyEstimate, TrackingState
-from scorehmr_ros.core.mesh_decimation import decimate
-from scorehmr_ros.core.rotations import axis_angle_to_matrix
-from scorehmr_ros.nodes.body_outputs import (
+from scorehmr_ros.body.body_state import BodyEstimate, TrackingState
+from scorehmr_ros.body.mesh_decimation import decimate
+from scorehmr_ros.geometry.rotations import axis_angle_to_matrix
+from scorehmr_ros.ros.body_outputs import (
     MESH_NAMESPACE,
     body_transforms,
     mesh_markers,
     skeleton_markers,
     track_color,
 )
-from scorehmr_ros.nodes.geometry_conversions import transform_to_matrix
+from scorehmr_ros.ros.geometry_conversions import transform_to_matrix
 
 RNG = np.random.default_rng(4)
 
@@ -67,8 +67,8 @@ def test_mesh_markers_serialized_from_numpy_equal_rclpy_serialization():
     from rclpy.serialization import deserialize_message, serialize_message
     from visualization_msgs.msg import MarkerArray
 
-    from scorehmr_ros.nodes.body_outputs import mesh_markers_cdr
-    from scorehmr_ros.nodes.marker_cdr import MarkerFields, marker_array_cdr
+    from scorehmr_ros.ros.body_outputs import mesh_markers_cdr
+    from scorehmr_ros.ros.marker_cdr import MarkerFields, marker_array_cdr
 
     vertices = RNG.normal(0, 1, (30, 3))
     mesh = decimate(vertices, np.array([[0, 1, 2], [2, 3, 4], [5, 6, 7], [1, 8, 9]]), cell_m=0.0)

@@ -10,17 +10,17 @@ import pytest
 import torch
 
 from scorehmr_ros.assets.standin import generate_standin_body_model
-from scorehmr_ros.core.body_model import BodyModel
-from scorehmr_ros.core.calibrated_fitting import (
+from scorehmr_ros.body.body_model import BodyModel
+from scorehmr_ros.body.keypoint_body import KeypointBody
+from scorehmr_ros.diffusion.denoiser import Denoiser, DenoiserConfig
+from scorehmr_ros.diffusion.diffusion import Diffusion
+from scorehmr_ros.fitting.calibrated_fitting import (
     BodyParams,
     CalibratedFitConfig,
     CalibratedObservations,
     calibrated_guided_fit,
 )
-from scorehmr_ros.core.denoiser import Denoiser, DenoiserConfig
-from scorehmr_ros.core.diffusion import Diffusion
-from scorehmr_ros.core.keypoint_body import KeypointBody
-from scorehmr_ros.core.multiview_guidance import (
+from scorehmr_ros.fitting.multiview_guidance import (
     RigTensors,
     project_to_views,
     reprojection_loss,
@@ -28,8 +28,8 @@ from scorehmr_ros.core.multiview_guidance import (
     translation_hessian,
     view_combined_noise,
 )
-from scorehmr_ros.core.rotations import axis_angle_to_matrix
-from scorehmr_ros.sim.rigs import make_rig
+from scorehmr_ros.geometry.rigs import make_rig
+from scorehmr_ros.geometry.rotations import axis_angle_to_matrix
 
 PRIORS = Path(__file__).resolve().parents[1] / "scorehmr_ros" / "data" / "priors"
 
@@ -118,7 +118,7 @@ def _zero_noise_diffusion() -> Diffusion:
 
 @functools.lru_cache(maxsize=1)
 def _small_case():
-    from scorehmr_ros.core import bench_methods
+    from scorehmr_ros.cli import bench_methods
     from scorehmr_ros.sim.scene import SceneConfig, generate_scene
 
     scene = generate_scene(config=SceneConfig(num_people=2, clips=("walk", "run"), num_frames=6, seed=3),
@@ -131,7 +131,7 @@ def _mpjpe_mm(joints: np.ndarray, case) -> float:
 
 
 def test_calibrated_fit_improves_on_triangulation_and_ik():
-    from scorehmr_ros.core import bench_methods
+    from scorehmr_ros.cli import bench_methods
 
     case = _small_case()
     body = KeypointBody(_body_model())
@@ -152,7 +152,7 @@ def test_calibrated_fit_checks_shapes_and_cond():
 
 
 def test_streaming_emits_every_frame_once_and_flags_unseen_frames():
-    from scorehmr_ros.core.streaming import StreamingConfig, StreamingFitter
+    from scorehmr_ros.pipeline.streaming import StreamingConfig, StreamingFitter
 
     case = _small_case()
     keypoints = case.keypoints_px.copy()
@@ -176,7 +176,7 @@ def test_streaming_emits_every_frame_once_and_flags_unseen_frames():
 
 
 def test_fixed_lag_smoother_holds_fixed_rows_and_keeps_straight_lines():
-    from scorehmr_ros.core.fixed_lag import fixed_lag_smooth, second_difference_matrix
+    from scorehmr_ros.fitting.fixed_lag import fixed_lag_smooth, second_difference_matrix
 
     line = torch.arange(6, dtype=torch.float64)[:, None] * torch.tensor([[0.5, -1.0]]) + 2.0
     fixed = torch.tensor([True, True, False, False, False, False])
@@ -198,7 +198,7 @@ def test_fixed_lag_smoother_holds_fixed_rows_and_keeps_straight_lines():
 
 
 def test_rigid_polish_removes_a_rigid_error():
-    from scorehmr_ros.core.fit_polish import rigid_polish
+    from scorehmr_ros.fitting.fit_polish import rigid_polish
 
     rig = RigTensors.from_cameras(make_rig("ring4").cameras)
     rotations, betas, _ = _random_pose(3, 5)
@@ -218,7 +218,7 @@ def test_rigid_polish_removes_a_rigid_error():
 @functools.lru_cache(maxsize=1)
 def _bound_case():
     """The fixed scene of the accuracy bounds: seed 4, dance_a + kick, 20 frames (not a tuning scene)."""
-    from scorehmr_ros.core import bench_methods
+    from scorehmr_ros.cli import bench_methods
     from scorehmr_ros.sim.scene import SceneConfig, generate_scene
 
     scene = generate_scene(config=SceneConfig(num_people=2, clips=("dance_a", "kick"), num_frames=20, seed=4),
@@ -229,9 +229,9 @@ def _bound_case():
 @pytest.mark.skipif(not (PRIORS / "deepmimic_prior.pt").exists(), reason="the committed keypoint-only prior is absent")
 def test_accuracy_bounds_with_the_committed_prior():
     """Issue 5's bounds: (d) <= 0.7 (c) and below (a), (b); (e) accel <= 0.5 (d) with MPJPE no worse."""
-    from scorehmr_ros.core import bench_methods
-    from scorehmr_ros.core.checkpoint import load_diffusion_checkpoint
-    from scorehmr_ros.core.streaming import StreamingConfig
+    from scorehmr_ros.cli import bench_methods
+    from scorehmr_ros.diffusion.checkpoint import load_diffusion_checkpoint
+    from scorehmr_ros.pipeline.streaming import StreamingConfig
     from scorehmr_ros.sim.metrics import evaluate
 
     case = _bound_case()
@@ -253,7 +253,7 @@ def test_accuracy_bounds_with_the_committed_prior():
 
 
 def test_smoother_rows_are_accelerations_in_30_fps_units_at_any_frame_times():
-    from scorehmr_ros.core.fixed_lag import fixed_lag_smooth, second_difference_matrix
+    from scorehmr_ros.fitting.fixed_lag import fixed_lag_smooth, second_difference_matrix
 
     at_30 = torch.arange(5, dtype=torch.float64) / 30
     assert torch.allclose(second_difference_matrix(5, times_s=at_30), second_difference_matrix(5))
@@ -276,7 +276,7 @@ def test_smoother_rows_are_accelerations_in_30_fps_units_at_any_frame_times():
 
 
 def test_frame_times_fill_bad_steps_and_extrapolation_follows_the_time_steps():
-    from scorehmr_ros.core.streaming import _Frame, extrapolate, frame_times_s
+    from scorehmr_ros.pipeline.streaming import _Frame, extrapolate, frame_times_s
 
     times = frame_times_s([10.0, 10.2, None, 10.6, 10.6, 11.0])  # a missing stamp and a repeated one
     # the good steps are 0.2 and 0.4 s: each bad one takes their median, 0.3 s

@@ -4,7 +4,7 @@ import argparse
 
 import pytest
 
-from scorehmr_ros.cli_types import non_negative_int, positive_int, ranged
+from scorehmr_ros.cli.arg_types import non_negative_int, positive_int, ranged
 
 
 def test_ranges_accept_inside_and_name_the_bound_outside():
@@ -21,7 +21,7 @@ def test_ranges_accept_inside_and_name_the_bound_outside():
 
 
 def test_int_lists_parse_each_value_in_range():
-    from scorehmr_ros.cli_types import int_list
+    from scorehmr_ros.cli.arg_types import int_list
 
     assert int_list()("3,0,-2") == [3, 0, -2] and int_list(minimum=1)("2,4") == [2, 4]
     for parse, text, message in ((int_list(minimum=1), "2,0", "must be >= 1, got 0"),

@@ -6,14 +6,14 @@ from pathlib import Path
 import pytest
 
 from scorehmr_ros.assets.paths import ensure_standin_body_model
-from scorehmr_ros.core.body_model import BodyModel
-from scorehmr_ros.core.body_state import TrackingState
-from scorehmr_ros.core.checkpoint import load_diffusion_checkpoint
-from scorehmr_ros.core.streaming import StreamingConfig
+from scorehmr_ros.body.body_model import BodyModel
+from scorehmr_ros.body.body_state import TrackingState
+from scorehmr_ros.diffusion.checkpoint import load_diffusion_checkpoint
+from scorehmr_ros.geometry.rigs import ring_rig
 from scorehmr_ros.perception.synchronizer import NWaySynchronizer, SyncConfig
-from scorehmr_ros.perception.tracking import TrackerConfig
-from scorehmr_ros.pipeline import BodyPipeline
-from scorehmr_ros.sim.rigs import ring_rig
+from scorehmr_ros.pipeline.body_pipeline import BodyPipeline
+from scorehmr_ros.pipeline.streaming import StreamingConfig
+from scorehmr_ros.pipeline.tracking import TrackerConfig
 from scorehmr_ros.sim.scene import SceneConfig, generate_scene
 
 from scene_observations import NS_PER_S, restamped, scene_sets
@@ -79,7 +79,7 @@ def test_small_gaps_continue_the_tracks(scene_and_sets):
 
 
 def test_the_image_buffer_forgets_a_camera_whose_stamps_go_back():
-    from scorehmr_ros.nodes.image_buffer import StampedBuffer
+    from scorehmr_ros.ros.image_buffer import StampedBuffer
 
     buffer = StampedBuffer(["cam0", "cam1"], capacity=5)
     for stamp_ns in (100, 200, 300):

@@ -39,7 +39,7 @@ def test_colcon_build_installs_messages_beside_modules(tmp_path):
     site = tmp_path / "install" / "scorehmr_ros" / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}"
     site = site / "site-packages"
     probe = (
-        "import scorehmr_ros.msg as m, scorehmr_ros.core.camera as c, scorehmr_ros.nodes.geometry_conversions as g;"
+        "import scorehmr_ros.msg as m, scorehmr_ros.geometry.camera as c, scorehmr_ros.ros.geometry_conversions as g;"
         "print(m.__file__); print(c.__file__); print(g.__file__);"
         "b = m.SMPLBody(track_id=3); print(len(b.joint_rotations))"
     )

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from scorehmr_ros.nodes.registry import declared_parameters
+from scorehmr_ros.ros.nodes.registry import declared_parameters
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "config"
 PARAMETER_FILES = sorted(path for path in CONFIG_DIR.glob("*.yaml")

@@ -2,7 +2,7 @@
 
 import xml.etree.ElementTree as ET
 
-from scorehmr_ros.dds import BUNDLED_FASTDDS_PROFILE, dds_environment
+from scorehmr_ros.ros.dds import BUNDLED_FASTDDS_PROFILE, dds_environment
 
 NS = {"dds": "http://www.eprosima.com"}
 FULL_HD_RGB8_BYTES = 1920 * 1080 * 3

@@ -6,13 +6,13 @@ import sys
 
 import pytest
 
-from scorehmr_ros.bench_graph import table_markdown
+from scorehmr_ros.cli.bench_graph import table_markdown
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
 
 def run_cli(*args: str, env: dict, timeout_s: float = 240) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "scorehmr_ros.cli", *args], env=env, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "scorehmr_ros.cli.main", *args], env=env, capture_output=True,
                           text=True, timeout=timeout_s)
 
 

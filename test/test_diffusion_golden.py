@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 import torch
 
-from scorehmr_ros.core.checkpoint import (
+from scorehmr_ros.diffusion.checkpoint import (
     ARCH_KEY,
     CheckpointError,
     load_diffusion_checkpoint,
     save_diffusion_checkpoint,
 )
-from scorehmr_ros.core.denoiser import Denoiser, DenoiserConfig
-from scorehmr_ros.core.diffusion import SCHEDULE_BUFFER_NAMES, Diffusion, ddim_inversion_pairs, ddim_time_pairs
+from scorehmr_ros.diffusion.denoiser import Denoiser, DenoiserConfig
+from scorehmr_ros.diffusion.diffusion import SCHEDULE_BUFFER_NAMES, Diffusion, ddim_inversion_pairs, ddim_time_pairs
 
 from golden_weights import random_denoiser_state, state_checksum
 

@@ -9,12 +9,12 @@ import pytest
 import torch
 
 from scorehmr_ros.assets.standin import write_standin_npz
-from scorehmr_ros.cli import main
-from scorehmr_ros.core.checkpoint import save_diffusion_checkpoint
-from scorehmr_ros.core.denoiser import Denoiser, DenoiserConfig
-from scorehmr_ros.core.diffusion import Diffusion
-from scorehmr_ros.core.fit_calibrated_cli import CalibratedFileError, read_calibrated_file
-from scorehmr_ros.sim.rigs import make_rig
+from scorehmr_ros.cli.fit_calibrated_cli import CalibratedFileError, read_calibrated_file
+from scorehmr_ros.cli.main import main
+from scorehmr_ros.diffusion.checkpoint import save_diffusion_checkpoint
+from scorehmr_ros.diffusion.denoiser import Denoiser, DenoiserConfig
+from scorehmr_ros.diffusion.diffusion import Diffusion
+from scorehmr_ros.geometry.rigs import make_rig
 
 T, P, V = 5, 2, 4
 
@@ -22,7 +22,7 @@ T, P, V = 5, 2, 4
 @functools.lru_cache(maxsize=1)
 def _observations() -> dict[str, np.ndarray]:
     from scorehmr_ros.assets.standin import generate_standin_body_model
-    from scorehmr_ros.core.body_model import BodyModel
+    from scorehmr_ros.body.body_model import BodyModel
     from scorehmr_ros.sim.scene import SceneConfig, generate_scene
 
     cameras = make_rig("ring4").cameras

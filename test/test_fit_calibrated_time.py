@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from test_fit_calibrated_cli import T, _observations, files  # noqa: F401 (fixture)
 
-from scorehmr_ros.cli import main
-from scorehmr_ros.core.fit_calibrated_cli import CalibratedFileError, read_calibrated_file
-from scorehmr_ros.core.streaming import StreamingFitter
+from scorehmr_ros.cli.fit_calibrated_cli import CalibratedFileError, read_calibrated_file
+from scorehmr_ros.cli.main import main
+from scorehmr_ros.pipeline.streaming import StreamingFitter
 
 
 @pytest.fixture

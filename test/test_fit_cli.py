@@ -9,11 +9,11 @@ import pytest
 import torch
 
 from scorehmr_ros.assets.standin import write_standin_npz
-from scorehmr_ros.cli import main
-from scorehmr_ros.core.checkpoint import save_diffusion_checkpoint
-from scorehmr_ros.core.denoiser import Denoiser, DenoiserConfig
-from scorehmr_ros.core.diffusion import Diffusion
-from scorehmr_ros.core.fit_cli import FitFileError, read_fit_file
+from scorehmr_ros.cli.fit_cli import FitFileError, read_fit_file
+from scorehmr_ros.cli.main import main
+from scorehmr_ros.diffusion.checkpoint import save_diffusion_checkpoint
+from scorehmr_ros.diffusion.denoiser import Denoiser, DenoiserConfig
+from scorehmr_ros.diffusion.diffusion import Diffusion
 
 from golden_weights import random_denoiser_state
 

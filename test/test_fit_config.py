@@ -7,13 +7,13 @@ import pytest
 import torch
 
 from scorehmr_ros.assets.standin import generate_standin_body_model
-from scorehmr_ros.core.body_model import BodyModel
-from scorehmr_ros.core.denoiser import Denoiser, DenoiserConfig
-from scorehmr_ros.core.diffusion import Diffusion
-from scorehmr_ros.core.fit_config import FitConfig
-from scorehmr_ros.core.fitting import FitInputs, guided_fit
-from scorehmr_ros.core.guidance import geman_mcclure, guiding_confidences
-from scorehmr_ros.core.rotations import axis_angle_to_matrix
+from scorehmr_ros.body.body_model import BodyModel
+from scorehmr_ros.diffusion.denoiser import Denoiser, DenoiserConfig
+from scorehmr_ros.diffusion.diffusion import Diffusion
+from scorehmr_ros.fitting.fit_config import FitConfig
+from scorehmr_ros.fitting.fitting import FitInputs, guided_fit
+from scorehmr_ros.fitting.guidance import geman_mcclure, guiding_confidences
+from scorehmr_ros.geometry.rotations import axis_angle_to_matrix
 
 
 def test_defaults_are_official():

@@ -14,11 +14,11 @@ import pytest
 import torch
 
 from scorehmr_ros.assets.standin import generate_standin_body_model
-from scorehmr_ros.core.body_model import BodyModel
-from scorehmr_ros.core.denoiser import Denoiser, DenoiserConfig
-from scorehmr_ros.core.diffusion import Diffusion
-from scorehmr_ros.core.fit_config import FitConfig
-from scorehmr_ros.core.fitting import FitInputError, FitInputs, guided_fit
+from scorehmr_ros.body.body_model import BodyModel
+from scorehmr_ros.diffusion.denoiser import Denoiser, DenoiserConfig
+from scorehmr_ros.diffusion.diffusion import Diffusion
+from scorehmr_ros.fitting.fit_config import FitConfig
+from scorehmr_ros.fitting.fitting import FitInputError, FitInputs, guided_fit
 
 from golden_weights import random_denoiser_state, state_checksum
 

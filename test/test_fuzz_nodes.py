@@ -19,17 +19,17 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from tf2_msgs.msg import TFMessage
 
 from scorehmr_ros.assets.paths import ensure_standin_body_model
-from scorehmr_ros.core.body_model import BodyModel
-from scorehmr_ros.core.camera import Camera
+from scorehmr_ros.body.body_model import BodyModel
+from scorehmr_ros.geometry.camera import Camera
+from scorehmr_ros.geometry.rigs import ring_rig
 from scorehmr_ros.msg import MultiViewKeypoints2D, PersonKeypoints2D, SMPLBodyArray, ViewKeypoints2D
-from scorehmr_ros.nodes.geometry_conversions import (
+from scorehmr_ros.ros.geometry_conversions import (
     camera_to_camera_info,
     matrix_to_transform,
     stamp_to_ns,
 )
-from scorehmr_ros.nodes.image_conversions import numpy_to_compressed, numpy_to_image
-from scorehmr_ros.nodes.keypoint_conversions import MAX_PEOPLE_PER_VIEW, observation_to_msg
-from scorehmr_ros.sim.rigs import ring_rig
+from scorehmr_ros.ros.image_conversions import numpy_to_compressed, numpy_to_image
+from scorehmr_ros.ros.keypoint_conversions import MAX_PEOPLE_PER_VIEW, observation_to_msg
 from scorehmr_ros.sim.scene import SceneConfig, generate_scene
 
 from ros_harness import wait_until
@@ -197,17 +197,17 @@ def test_malformed_messages_of_every_type_are_warnings_and_every_node_goes_on(ro
     perception_params = ["-p", f"cameras:=[{','.join(CAMERAS)}]", "-p", "image_reliability:=reliable",
                          "-p", "diagnostics_period_s:=0.2"]
     fit = FuzzedNode(ros_peers.start_module(
-        "scorehmr_ros.nodes.scorehmr_node", "--ros-args", "-r", "__ns:=/fz_fit", "-p",
+        "scorehmr_ros.ros.nodes.scorehmr_node", "--ros-args", "-r", "__ns:=/fz_fit", "-p",
         f"cameras:=[{','.join(fit_cameras)}]", "-p", "diagnostics_period_s:=0.2"), "scorehmr: fitting", diagnostics)
     perception = FuzzedNode(ros_peers.start_module(
-        "scorehmr_ros.nodes.perception_node", "--ros-args", "-r", "__ns:=/fz_perc", *perception_params,
+        "scorehmr_ros.ros.nodes.perception_node", "--ros-args", "-r", "__ns:=/fz_perc", *perception_params,
         "-p", "detector.num_threads:=1", "-p", "keypoints.num_threads:=1"), "person_detector: detector", diagnostics)
     detector = FuzzedNode(ros_peers.start_module(
-        "scorehmr_ros.nodes.person_detector_node", "--ros-args", "-r", "__ns:=/fz_det", "-r", "__node:=fz_detector",
+        "scorehmr_ros.ros.nodes.person_detector_node", "--ros-args", "-r", "__ns:=/fz_det", "-r", "__node:=fz_detector",
         *perception_params, "-p", "image_transport:=compressed", "-p", "detector.num_threads:=1"),
         "fz_detector: detector", diagnostics)
     estimator = FuzzedNode(ros_peers.start_module(
-        "scorehmr_ros.nodes.keypoint_estimator_node", "--ros-args", "-r", "__ns:=/fz_kpe", "-r",
+        "scorehmr_ros.ros.nodes.keypoint_estimator_node", "--ros-args", "-r", "__ns:=/fz_kpe", "-r",
         "__node:=fz_estimator", *perception_params, "-p", "keypoints.num_threads:=1"),
         "fz_estimator: keypoints", diagnostics)
     nodes = (fit, perception, detector, estimator)

@@ -7,11 +7,11 @@ import pytest
 from geometry_msgs.msg import Quaternion, TransformStamped
 from sensor_msgs.msg import CameraInfo
 
-from scorehmr_ros.core.body_state import BodyEstimate, TrackingState
-from scorehmr_ros.core.camera import Camera
-from scorehmr_ros.core.transforms import make_transform, quaternion_xyzw_to_matrix
+from scorehmr_ros.body.body_state import BodyEstimate, TrackingState
+from scorehmr_ros.geometry.camera import Camera
+from scorehmr_ros.geometry.transforms import make_transform, quaternion_xyzw_to_matrix
 from scorehmr_ros.msg import SMPLBody
-from scorehmr_ros.nodes.geometry_conversions import (
+from scorehmr_ros.ros.geometry_conversions import (
     MessageConversionError,
     body_to_msg,
     camera_info_to_camera,

@@ -1,4 +1,4 @@
-"""Levenberg-Marquardt inverse kinematics (core/ik_lm.py) through ``solve_ik``: exact Jacobians, convergence,
+"""Levenberg-Marquardt inverse kinematics (body/ik_lm.py) through ``solve_ik``: exact Jacobians, convergence,
 robustness to an outlier, batching, and the Adam solver it sits beside."""
 
 import copy
@@ -8,11 +8,11 @@ import pytest
 import torch
 
 from scorehmr_ros.assets.standin import generate_standin_body_model
-from scorehmr_ros.core import ik_lm
-from scorehmr_ros.core.body_model import BodyModel
-from scorehmr_ros.core.ik import IKConfig, place_body, solve_ik
-from scorehmr_ros.core.keypoint_body import KeypointBody
-from scorehmr_ros.core.rotations import axis_angle_to_matrix
+from scorehmr_ros.body import ik_lm
+from scorehmr_ros.body.body_model import BodyModel
+from scorehmr_ros.body.ik import IKConfig, place_body, solve_ik
+from scorehmr_ros.body.keypoint_body import KeypointBody
+from scorehmr_ros.geometry.rotations import axis_angle_to_matrix
 
 LM = IKConfig(solver="levenberg_marquardt")
 PRIOR = Path(__file__).resolve().parents[1] / "scorehmr_ros" / "data" / "priors" / "deepmimic_prior.pt"
@@ -155,7 +155,7 @@ def test_adam_with_zero_steps_builds_no_optimiser(body, monkeypatch):
 
 
 def test_ik_bench_writes_one_row_per_case_and_batch(capsys):
-    from scorehmr_ros.core import ik_bench
+    from scorehmr_ros.cli import ik_bench
 
     assert ik_bench.main(["--bodies", "1,2", "--repeats", "1"]) == 0
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ") and "---" not in line]
@@ -164,7 +164,7 @@ def test_ik_bench_writes_one_row_per_case_and_batch(capsys):
 
 
 def test_ik_bench_streaming_compares_both_settings(capsys):
-    from scorehmr_ros.core import ik_bench
+    from scorehmr_ros.cli import ik_bench
 
     assert ik_bench.main(["--streaming", str(PRIOR), "--frames", "4"]) == 0
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ") and "---" not in line]

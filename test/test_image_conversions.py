@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sensor_msgs.msg import CompressedImage, Image
 
-from scorehmr_ros.nodes.image_conversions import (
+from scorehmr_ros.ros.image_conversions import (
     ENCODINGS,
     ImageConversionError,
     compressed_to_numpy,
@@ -131,7 +131,7 @@ def test_bad_compressed_images_are_named():
 
 
 def test_message_to_bgr_for_raw_and_compressed():
-    from scorehmr_ros.nodes.image_conversions import message_to_bgr
+    from scorehmr_ros.ros.image_conversions import message_to_bgr
 
     rgb = random_pixels("rgb8")
     np.testing.assert_array_equal(message_to_bgr(numpy_to_image(rgb, encoding="rgb8")), rgb[:, :, ::-1])

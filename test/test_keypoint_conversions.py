@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from scorehmr_ros.nodes.geometry_conversions import MessageConversionError
-from scorehmr_ros.nodes.keypoint_conversions import msg_to_observation, observation_to_msg
 from scorehmr_ros.perception.observations import MultiViewObservation, ObservationError, ViewObservation
+from scorehmr_ros.ros.geometry_conversions import MessageConversionError
+from scorehmr_ros.ros.keypoint_conversions import msg_to_observation, observation_to_msg
 
 RNG = np.random.default_rng(3)
 

@@ -7,11 +7,11 @@ import pytest
 import rclpy
 from rclpy.parameter import Parameter
 
-from scorehmr_ros.nodes import keypoint_estimator_node
-from scorehmr_ros.nodes.keypoint_conversions import observation_to_msg
-from scorehmr_ros.nodes.keypoint_estimator_node import IMAGE_WAIT_S, KeypointEstimatorNode
 from scorehmr_ros.perception.front import CameraFrame
 from scorehmr_ros.perception.observations import MultiViewObservation, ViewObservation
+from scorehmr_ros.ros.keypoint_conversions import observation_to_msg
+from scorehmr_ros.ros.nodes import keypoint_estimator_node
+from scorehmr_ros.ros.nodes.keypoint_estimator_node import IMAGE_WAIT_S, KeypointEstimatorNode
 
 pytestmark = pytest.mark.ros
 CAMERAS = ("cam0", "cam1")

@@ -11,17 +11,17 @@ import numpy as np
 import pytest
 import yaml
 
-from scorehmr_ros.dds import dds_environment
-from scorehmr_ros.launch_graph import (
+from scorehmr_ros.geometry.rig_io import load_rig
+from scorehmr_ros.geometry.rotations_np import quaternion_to_matrix
+from scorehmr_ros.pipeline.body_pipeline import rig_cameras
+from scorehmr_ros.ros.dds import dds_environment
+from scorehmr_ros.ros.launch_graph import (
     LaunchGraphError,
     NodeDescription,
     launch_graph,
     ros_arguments,
 )
-from scorehmr_ros.nodes.registry import declared_parameters
-from scorehmr_ros.pipeline import rig_cameras
-from scorehmr_ros.sim.rig_io import load_rig
-from scorehmr_ros.sim.rotations_np import quaternion_to_matrix
+from scorehmr_ros.ros.nodes.registry import declared_parameters
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE_RIG = REPO / "config" / "rig_example.yaml"
@@ -186,11 +186,11 @@ def test_every_executable_is_installed_by_cmake_and_setup_py():
     cmake = (REPO / "CMakeLists.txt").read_text()
     installed = set(re.findall(r"scripts/nodes/(\w+)", cmake))
     setup = (REPO / "setup.py").read_text()
-    console = dict(re.findall(r'"(\w+) = (scorehmr_ros\.nodes\.\w+):main"', setup))
+    console = dict(re.findall(r"\"(\w+) = (scorehmr_ros(?:\.\w+)+):main\"", setup))
     assert executables <= installed and executables <= set(console)
     for name in installed:
         wrapper = (REPO / "scripts" / "nodes" / name).read_text()
-        module = re.search(r"from (scorehmr_ros\.nodes\.\w+) import main", wrapper).group(1)
+        module = re.search(r"from (scorehmr_ros(?:\.\w+)+) import main", wrapper).group(1)
         assert console[name] == module, name
         assert (REPO / "scripts" / "nodes" / name).stat().st_mode & 0o111, f"{name} is not executable"
         spec = importlib.util.find_spec(module)

@@ -10,8 +10,8 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from tf2_msgs.msg import TFMessage
 from visualization_msgs.msg import MarkerArray
 
-from scorehmr_ros.launch_graph import launch_graph, ros_arguments
 from scorehmr_ros.msg import MultiViewKeypoints2D, SMPLBodyArray
+from scorehmr_ros.ros.launch_graph import launch_graph, ros_arguments
 
 from ros_harness import wait_until
 

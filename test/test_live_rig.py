@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from scorehmr_ros.assets.paths import ensure_standin_body_model
-from scorehmr_ros.core.body_model import BodyModel
+from scorehmr_ros.body.body_model import BodyModel
+from scorehmr_ros.geometry.rig_io import save_rig
 from scorehmr_ros.sim.live_rig import (
     DEMO_RING,
     FrameSchedule,
@@ -19,7 +20,6 @@ from scorehmr_ros.sim.live_rig import (
     render_rig_frames,
     resolve_rig,
 )
-from scorehmr_ros.sim.rig_io import save_rig
 from scorehmr_ros.sim.scene_io import save_scene
 
 

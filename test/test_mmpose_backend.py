@@ -5,7 +5,8 @@ import importlib.util
 import numpy as np
 import pytest
 
-from scorehmr_ros.perception.backends.config import KeypointConfig, build_keypoint_estimator
+from scorehmr_ros.perception.backends.config import KeypointConfig
+from scorehmr_ros.perception.backends.factory import build_keypoint_estimator
 from scorehmr_ros.perception.backends.types import PerceptionError, PersonDetections
 
 HAVE_MMPOSE = importlib.util.find_spec("mmpose") is not None

@@ -5,7 +5,8 @@ import logging
 
 import numpy as np
 
-from scorehmr_ros.assets import models_cli, paths
+from scorehmr_ros.assets import paths
+from scorehmr_ros.cli import models_cli
 
 
 def _parse(argv):

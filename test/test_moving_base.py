@@ -9,11 +9,11 @@ import pytest
 import torch
 
 from scorehmr_ros.assets.paths import ensure_standin_body_model
-from scorehmr_ros.core.body_model import BodyModel
-from scorehmr_ros.core.checkpoint import load_diffusion_checkpoint
-from scorehmr_ros.core.fit_init import combine_view_estimates, triangulate_bodies
-from scorehmr_ros.core.fit_polish import rigid_gauss_newton_step
-from scorehmr_ros.core.multiview_guidance import (
+from scorehmr_ros.body.body_model import BodyModel
+from scorehmr_ros.diffusion.checkpoint import load_diffusion_checkpoint
+from scorehmr_ros.fitting.fit_init import combine_view_estimates, triangulate_bodies
+from scorehmr_ros.fitting.fit_polish import rigid_gauss_newton_step
+from scorehmr_ros.fitting.multiview_guidance import (
     RigInputError,
     RigTensors,
     project_to_views,
@@ -21,10 +21,10 @@ from scorehmr_ros.core.multiview_guidance import (
     translation_hessian,
     view_combined_noise,
 )
-from scorehmr_ros.core.rotations import axis_angle_to_matrix
-from scorehmr_ros.core.streaming import StreamingError
-from scorehmr_ros.pipeline import BodyPipeline, PipelineInputError
-from scorehmr_ros.sim.rigs import ring_rig
+from scorehmr_ros.geometry.rigs import ring_rig
+from scorehmr_ros.geometry.rotations import axis_angle_to_matrix
+from scorehmr_ros.pipeline.body_pipeline import BodyPipeline, PipelineInputError
+from scorehmr_ros.pipeline.streaming import StreamingError
 
 from moving_base import body_errors_m, moving_base_scene
 

@@ -15,9 +15,11 @@ from rosbags.typesys import Stores, get_typestore
 from tf2_msgs.msg import TFMessage
 
 from scorehmr_ros.assets.paths import ensure_standin_body_model
-from scorehmr_ros.core.body_model import BodyModel
-from scorehmr_ros.core.checkpoint import load_diffusion_checkpoint
-from scorehmr_ros.nodes.geometry_conversions import (
+from scorehmr_ros.body.body_model import BodyModel
+from scorehmr_ros.diffusion.checkpoint import load_diffusion_checkpoint
+from scorehmr_ros.perception.backends.types import PersonDetections, PersonKeypoints
+from scorehmr_ros.pipeline.body_pipeline import BodyPipeline
+from scorehmr_ros.ros.geometry_conversions import (
     camera_to_camera_info,
     matrix_to_transform,
     msg_to_body,
@@ -25,11 +27,9 @@ from scorehmr_ros.nodes.geometry_conversions import (
     stamp_to_ns,
     transform_to_matrix,
 )
-from scorehmr_ros.nodes.image_conversions import numpy_to_compressed
-from scorehmr_ros.offline_processing import ProcessConfig, process_bag
-from scorehmr_ros.perception.backends.types import PersonDetections, PersonKeypoints
-from scorehmr_ros.pipeline import BodyPipeline
-from scorehmr_ros.recording import read_bag
+from scorehmr_ros.ros.image_conversions import numpy_to_compressed
+from scorehmr_ros.ros.offline_processing import ProcessConfig, process_bag
+from scorehmr_ros.ros.recording import read_bag
 
 from moving_base import BASE_FRAME, FPS, START_NS, base_pose, body_errors_m, moving_base_scene
 

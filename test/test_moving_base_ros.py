@@ -12,21 +12,21 @@ from sensor_msgs.msg import CameraInfo
 from tf2_msgs.msg import TFMessage
 
 from scorehmr_ros.assets.paths import ensure_standin_body_model
-from scorehmr_ros.core.body_model import BodyModel
-from scorehmr_ros.core.body_state import TrackingState
-from scorehmr_ros.core.streaming import StreamingConfig
+from scorehmr_ros.body.body_model import BodyModel
+from scorehmr_ros.body.body_state import TrackingState
 from scorehmr_ros.msg import MultiViewKeypoints2D, SMPLBodyArray
-from scorehmr_ros.nodes.geometry_conversions import camera_to_camera_info, matrix_to_transform, msg_to_body, stamp_to_ns
-from scorehmr_ros.nodes.keypoint_conversions import observation_to_msg
 from scorehmr_ros.perception.observations import MultiViewObservation
-from scorehmr_ros.pipeline import load_fitting_models
+from scorehmr_ros.pipeline.body_pipeline import load_fitting_models
+from scorehmr_ros.pipeline.streaming import StreamingConfig
+from scorehmr_ros.ros.geometry_conversions import camera_to_camera_info, matrix_to_transform, msg_to_body, stamp_to_ns
+from scorehmr_ros.ros.keypoint_conversions import observation_to_msg
 
 from moving_base import BASE_FRAME, START_NS, base_pose, body_errors_m, moving_base_scene
 from ros_harness import wait_until
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
-NODE = "scorehmr_ros.nodes.scorehmr_node"
+NODE = "scorehmr_ros.ros.nodes.scorehmr_node"
 TF_PERIOD_NS = round(1e9 / 30.0)
 TF_AHEAD_NS = 200_000_000  # /tf published this far past each set's stamp before the set
 #: The node's MPJPE on the moving base at most this much above the same scene through a fixed rig (the same

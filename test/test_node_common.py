@@ -3,7 +3,7 @@
 import pytest
 from rclpy.qos import ReliabilityPolicy
 
-from scorehmr_ros.nodes.common import ThrottledWarnings, image_qos
+from scorehmr_ros.ros.common import ThrottledWarnings, image_qos
 
 
 def test_warnings_are_throttled_per_kind_and_count_what_was_suppressed():

@@ -6,8 +6,8 @@ import pytest
 import rclpy
 from rclpy.parameter import Parameter
 
-from scorehmr_ros.nodes.parameters import ParameterGroup, declare_config, declare_groups, read_config
 from scorehmr_ros.perception.synchronizer import SyncConfig
+from scorehmr_ros.ros.parameters import ParameterGroup, declare_config, declare_groups, read_config
 
 
 @pytest.fixture

@@ -11,18 +11,18 @@ from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
 
 from scorehmr_ros.msg import MultiViewKeypoints2D, PersonKeypoints2D, SMPLBodyArray, ViewKeypoints2D
-from scorehmr_ros.nodes.camera_intake import HEALTH_WINDOW_S, CameraHealth
-from scorehmr_ros.nodes.common import ThrottledWarnings
-from scorehmr_ros.nodes.diagnostics import camera_status
-from scorehmr_ros.nodes.geometry_conversions import NS_PER_S, MessageConversionError, ns_to_stamp, stamp_to_ns
-from scorehmr_ros.nodes.image_conversions import numpy_to_image
-from scorehmr_ros.nodes.keypoint_conversions import (
+from scorehmr_ros.perception.synchronizer import CameraSyncStats
+from scorehmr_ros.ros.camera_intake import HEALTH_WINDOW_S, CameraHealth
+from scorehmr_ros.ros.common import ThrottledWarnings
+from scorehmr_ros.ros.diagnostics import camera_status
+from scorehmr_ros.ros.geometry_conversions import NS_PER_S, MessageConversionError, ns_to_stamp, stamp_to_ns
+from scorehmr_ros.ros.image_conversions import numpy_to_image
+from scorehmr_ros.ros.keypoint_conversions import (
     MAX_PEOPLE_PER_VIEW,
     msg_to_detections,
     msg_to_observation,
     observation_to_msg,
 )
-from scorehmr_ros.perception.synchronizer import CameraSyncStats
 
 from ros_harness import wait_until
 
@@ -170,7 +170,7 @@ def default_context():
 def test_a_callback_that_fails_on_a_message_does_not_stop_the_node(default_context):
     import rclpy
 
-    from scorehmr_ros.nodes.common import spin_nodes
+    from scorehmr_ros.ros.common import spin_nodes
 
     node = rclpy.create_node("failing_callbacks")
     calls = []
@@ -193,7 +193,7 @@ def test_ctrl_c_while_the_executor_builds_its_wait_set_is_a_clean_stop(default_c
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
 
-    from scorehmr_ros.nodes.common import spin_nodes
+    from scorehmr_ros.ros.common import spin_nodes
 
     def spin_interrupted(executor):
         # what rclpy does when Ctrl-C's handler shuts the context down between two waits
@@ -211,7 +211,7 @@ def statuses(diagnostics, suffix):
 
 @pytest.mark.ros
 def test_a_silent_camera_shows_in_diagnostics(ros_node, ros_peers):
-    node = ros_peers.start_module("scorehmr_ros.nodes.person_detector_node", "--ros-args", "-p",
+    node = ros_peers.start_module("scorehmr_ros.ros.nodes.person_detector_node", "--ros-args", "-p",
                                   "cameras:=[cam0,cam1]", "-p", "sync.min_cameras:=1", "-p",
                                   "detector.num_threads:=1", "-p", "diagnostics_period_s:=0.2")
     publishers = {c: ros_node.create_publisher(Image, f"{c}/image_raw", qos_profile_sensor_data)
@@ -261,7 +261,7 @@ def test_a_silent_camera_shows_in_diagnostics(ros_node, ros_peers):
 def test_a_bad_prior_file_is_one_line_and_exit_status_1(ros_peers, tmp_path):
     prior = tmp_path / "prior.pt"
     prior.write_text("not a checkpoint")
-    node = ros_peers.start_module("scorehmr_ros.nodes.scorehmr_node", "--ros-args", "-p", "cameras:=[cam0]",
+    node = ros_peers.start_module("scorehmr_ros.ros.nodes.scorehmr_node", "--ros-args", "-p", "cameras:=[cam0]",
                                   "-p", f"prior_path:={prior}")
     assert node.process.wait(timeout=120) == 1
     log = node.log()
@@ -269,8 +269,8 @@ def test_a_bad_prior_file_is_one_line_and_exit_status_1(ros_peers, tmp_path):
 
 
 def write_rig(path):
-    from scorehmr_ros.sim.rig_io import save_rig
-    from scorehmr_ros.sim.rigs import ring_rig
+    from scorehmr_ros.geometry.rig_io import save_rig
+    from scorehmr_ros.geometry.rigs import ring_rig
 
     rig = ring_rig(num_cameras=4, radius_m=3.5, height_m=2.0, width_px=640, height_px=480, horizontal_fov_deg=60)
     save_rig(rig, path)
@@ -289,7 +289,7 @@ def test_every_node_stops_cleanly_on_ctrl_c(ros_node, ros_peers, tmp_path):
              ("keypoint_estimator_node", perception[::2]), ("scorehmr_node", (f"rig_file:={tmp_path / 'rig.yaml'}",))]
     for module, params in nodes:
         args = [arg for param in params for arg in ("-p", param)]
-        node = ros_peers.start_module(f"scorehmr_ros.nodes.{module}", "--ros-args", *args)
+        node = ros_peers.start_module(f"scorehmr_ros.ros.nodes.{module}", "--ros-args", *args)
         wait_until(lambda n=node: "ready:" in n.log() or n.process.poll() is not None, timeout_s=120,
                    what=lambda n=node, m=module: f"{m} ready: {n.log()[-2000:]}")
         node.assert_running()
@@ -304,8 +304,8 @@ def test_every_node_stops_cleanly_on_ctrl_c(ros_node, ros_peers, tmp_path):
 @pytest.mark.slow
 def test_the_scorehmr_node_starts_afresh_after_a_jump_ahead_and_a_loop_back(ros_node, ros_peers, tmp_path):
     from scorehmr_ros.assets.paths import ensure_standin_body_model
-    from scorehmr_ros.core.body_model import BodyModel
-    from scorehmr_ros.core.streaming import StreamingConfig
+    from scorehmr_ros.body.body_model import BodyModel
+    from scorehmr_ros.pipeline.streaming import StreamingConfig
     from scorehmr_ros.sim.scene import SceneConfig, generate_scene
 
     from scene_observations import NS_PER_S, restamped, scene_sets
@@ -314,7 +314,7 @@ def test_the_scorehmr_node_starts_afresh_after_a_jump_ahead_and_a_loop_back(ros_
     scene = generate_scene(config=SceneConfig(num_people=2, num_frames=10, clips=("walk", "run"), seed=3),
                            cameras=rig.cameras, body_model=BodyModel.from_file(ensure_standin_body_model()))
     sets = scene_sets(scene, seed=1)
-    node = ros_peers.start_module("scorehmr_ros.nodes.scorehmr_node", "--ros-args", "-p",
+    node = ros_peers.start_module("scorehmr_ros.ros.nodes.scorehmr_node", "--ros-args", "-p",
                                   f"rig_file:={tmp_path / 'rig.yaml'}", "-p", "diagnostics_period_s:=0.1")
     publisher = ros_node.create_publisher(MultiViewKeypoints2D, "keypoints2d", 10)
     bodies, diagnostics = [], []

@@ -8,12 +8,8 @@ pytest.importorskip("onnxruntime")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 from scorehmr_ros.perception.backends import onnx_models as om  # noqa: E402
-from scorehmr_ros.perception.backends.config import (  # noqa: E402
-    DetectorConfig,
-    KeypointConfig,
-    build_detector,
-    build_keypoint_estimator,
-)
+from scorehmr_ros.perception.backends.config import DetectorConfig, KeypointConfig  # noqa: E402
+from scorehmr_ros.perception.backends.factory import build_detector, build_keypoint_estimator  # noqa: E402
 from scorehmr_ros.perception.backends.types import PerceptionError, PersonDetections  # noqa: E402
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from scorehmr_ros.core.pare import PareCheckpointError, PareConfig, PareModel, load_pare_checkpoint
-from scorehmr_ros.core.pare.synthetic_weights import random_state_dict, state_dict_checksum
+from scorehmr_ros.image_prior import PareCheckpointError, PareConfig, PareModel, load_pare_checkpoint
+from scorehmr_ros.image_prior.synthetic_weights import random_state_dict, state_dict_checksum
 
 TINY = PareConfig(hrnet_width=4, num_deconv_filters=8, num_features_smpl=4)
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from scorehmr_ros.core.pare import PareFeatureStatsError, load_pare_feature_stats
-from scorehmr_ros.core.pare.feature_stats import flatten_pose_feats, standardize
+from scorehmr_ros.image_prior import PareFeatureStatsError, load_pare_feature_stats
+from scorehmr_ros.image_prior.feature_stats import flatten_pose_feats, standardize
 
 
 def _write(path, **arrays):

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from scorehmr_ros.core.pare import PareFeatureStats, PareModel, make_pare_crops
-from scorehmr_ros.core.pare.preprocess import crop_bgr
-from scorehmr_ros.core.pare.synthetic_weights import randomize_weights, state_dict_checksum
-from scorehmr_ros.core.rotations import rot6d_to_matrix
+from scorehmr_ros.geometry.rotations import rot6d_to_matrix
+from scorehmr_ros.image_prior import PareFeatureStats, PareModel, make_pare_crops
+from scorehmr_ros.image_prior.preprocess import crop_bgr
+from scorehmr_ros.image_prior.synthetic_weights import randomize_weights, state_dict_checksum
 
 FIXTURE = Path(__file__).parent / "fixtures" / "golden" / "pare_official.npz"
 

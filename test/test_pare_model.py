@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from scorehmr_ros.core.pare import PareConfig, PareFeatureStats, PareInputError, PareModel
-from scorehmr_ros.core.pare.head import interleaved_rot6d_to_matrix
-from scorehmr_ros.core.pare.synthetic_weights import randomize_weights
+from scorehmr_ros.image_prior import PareConfig, PareFeatureStats, PareInputError, PareModel
+from scorehmr_ros.image_prior.head import interleaved_rot6d_to_matrix
+from scorehmr_ros.image_prior.synthetic_weights import randomize_weights
 
 TINY = PareConfig(hrnet_width=4, num_deconv_filters=8, num_features_smpl=4)
 

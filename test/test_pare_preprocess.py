@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from scorehmr_ros.core.pare import PareCropError, make_pare_crops
-from scorehmr_ros.core.pare.preprocess import (
+from scorehmr_ros.image_prior import PareCropError, make_pare_crops
+from scorehmr_ros.image_prior.preprocess import (
     IMAGENET_MEAN_RGB,
     IMAGENET_STD_RGB,
     crop_affine,

@@ -20,11 +20,11 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo
 from tf2_msgs.msg import TFMessage
 
-from scorehmr_ros.core.body_model import SMPL_TO_OPENPOSE
+from scorehmr_ros.body.body_model import SMPL_TO_OPENPOSE
+from scorehmr_ros.body.layouts import OPENPOSE25_NAMES
 from scorehmr_ros.msg import MultiViewKeypoints2D, SMPLBodyArray
-from scorehmr_ros.nodes.geometry_conversions import camera_info_to_camera, msg_to_body, stamp_to_ns, transform_to_matrix
-from scorehmr_ros.nodes.keypoint_conversions import msg_to_observation
-from scorehmr_ros.perception.layouts import OPENPOSE25_NAMES
+from scorehmr_ros.ros.geometry_conversions import camera_info_to_camera, msg_to_body, stamp_to_ns, transform_to_matrix
+from scorehmr_ros.ros.keypoint_conversions import msg_to_observation
 
 from ros_harness import wait_until
 
@@ -101,13 +101,13 @@ def test_rig_through_both_nodes_matches_ground_truth_and_survives_a_dropout(ros_
 
     cameras = f"cameras:=[{','.join(CAMERAS)}]"
     detector = ros_peers.start_module(
-        "scorehmr_ros.nodes.person_detector_node",
+        "scorehmr_ros.ros.nodes.person_detector_node",
         *node_args(cameras, "image_reliability:=reliable", "sync.min_cameras:=2", "detector.num_threads:=1",
                    f"sync.deadline_s:={SYNC_DEADLINE_S}", f"sync.stale_s:={SYNC_STALE_S}"))
     estimator = ros_peers.start_module(
-        "scorehmr_ros.nodes.keypoint_estimator_node",
+        "scorehmr_ros.ros.nodes.keypoint_estimator_node",
         *node_args(cameras, "image_reliability:=reliable", "keypoints.num_threads:=1"))
-    rig = ros_peers.start_module("scorehmr_ros.nodes.sim_rig_node", *node_args(
+    rig = ros_peers.start_module("scorehmr_ros.ros.testbed.sim_rig_node", *node_args(
         "rig:=demo3", "num_people:=2", f"num_frames:={NUM_FRAMES}", f"fps:={FPS_HZ}", "loop:=false",
         "start_delay_s:=2.0", f"dropout_camera:={DROPPED_CAMERA}", f"dropout_start_frame:={DROPOUT_START_FRAME}",
         f"dropout_frames:={DROPOUT_FRAMES}", "lockstep:=true", "lockstep_topic:=''"))

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
+from scorehmr_ros.body.layouts import get_layout
 from scorehmr_ros.perception.backends.types import PersonDetections, PersonKeypoints
 from scorehmr_ros.perception.front import CameraFrame, FrontConfig, PerceptionFront, detection_warnings
-from scorehmr_ros.perception.layouts import get_layout
 
 
 class FakeDetector:

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from scorehmr_ros.perception import layouts as L  # noqa: N812
+from scorehmr_ros.body import layouts as L  # noqa: N812
 from scorehmr_ros.sim import layouts as sim_layouts
 
 
@@ -104,10 +104,20 @@ def test_edges_connect_every_joint_and_respect_symmetry(name):
     assert edges == mirrored
 
 
-def test_names_agree_with_the_simulator_layouts():
-    assert L.OPENPOSE25_NAMES == sim_layouts.OPENPOSE25_NAMES
-    assert L.COCO17_NAMES == sim_layouts.COCO17_NAMES
-    assert L.MEDIAPIPE33_NAMES == sim_layouts.MEDIAPIPE33_NAMES
+@pytest.mark.parametrize("name", sim_layouts.SIMULATED_LAYOUTS)
+def test_simulated_keypoints_come_back_to_the_same_openpose25_points(name):
+    """What the simulator emits in a layout, converted by the fitters' one conversion, lands on the OpenPose-25
+    rows it was read from (coordinates exactly; confidence weighted by the mapping's agreement)."""
+    rng = np.random.default_rng(0)
+    official = np.concatenate([rng.uniform(0, 640, (2, 44, 2)), rng.uniform(0.5, 1.0, (2, 44, 1))], axis=-1)
+    simulated = sim_layouts.get_layout(name)
+    assert simulated.joint_names == L.get_layout(name).joint_names
+    back = L.to_openpose25(simulated.from_official(official), name)
+    rows = simulated.source_index[simulated.available]
+    np.testing.assert_allclose(back[:, rows, :2], official[:, rows, :2])
+    assert np.all(back[:, rows, 2] <= official[:, rows, 2]) and np.all(back[:, rows, 2] > 0)
+    missing = np.setdiff1d(np.arange(25), rows)
+    assert np.all(back[:, missing] == 0)
 
 
 def test_official44_padding():

@@ -4,13 +4,13 @@ import pytest
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 
 from scorehmr_ros.msg import MultiViewKeypoints2D
-from scorehmr_ros.nodes.keypoint_conversions import msg_to_observation
+from scorehmr_ros.ros.keypoint_conversions import msg_to_observation
 
 from ros_harness import wait_until
 
 pytestmark = pytest.mark.ros
 
-PERCEPTION = "scorehmr_ros.nodes.perception_node"
+PERCEPTION = "scorehmr_ros.ros.nodes.perception_node"
 
 
 def node_args(*params: str) -> list[str]:
@@ -46,7 +46,7 @@ def test_bad_encoding_wrong_info_and_stopped_camera_are_survived(ros_node, ros_p
     ros_peers.start("publish_cameras.py", "--cameras", "cam0,cam1,cam2,cam3", "--rate", "10",
                     "--bad-encoding", "cam1", "--wrong-info-size", "cam2", "--stop-after", "cam3:5")
     node = ros_peers.start_module(
-        "scorehmr_ros.nodes.person_detector_node",
+        "scorehmr_ros.ros.nodes.person_detector_node",
         *node_args("cameras:=[cam0,cam1,cam2,cam3]", "sync.min_cameras:=1", "sync.stale_s:=0.5",
                    "detector.num_threads:=1", "diagnostics_period_s:=0.5"))
     detections, diagnostics = collect(ros_node, "detections"), collect(ros_node, "/diagnostics", DiagnosticArray)
@@ -73,7 +73,7 @@ def test_bad_encoding_wrong_info_and_stopped_camera_are_survived(ros_node, ros_p
 
 
 def test_bad_parameters_stop_the_node_with_the_reason(ros_peers):
-    node = ros_peers.start_module("scorehmr_ros.nodes.person_detector_node",
+    node = ros_peers.start_module("scorehmr_ros.ros.nodes.person_detector_node",
                                   *node_args("cameras:=[cam0]", "detector.backend:=yolox_onnx"))
     node.process.wait(timeout=60)
     assert node.process.returncode == 1

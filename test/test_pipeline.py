@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from scorehmr_ros.assets.paths import ensure_standin_body_model
-from scorehmr_ros.core.body_model import BodyModel
-from scorehmr_ros.core.body_state import TrackingState
-from scorehmr_ros.core.checkpoint import load_diffusion_checkpoint
-from scorehmr_ros.pipeline import BodyPipeline, PipelineInputError
-from scorehmr_ros.sim.rigs import ring_rig
+from scorehmr_ros.body.body_model import BodyModel
+from scorehmr_ros.body.body_state import TrackingState
+from scorehmr_ros.diffusion.checkpoint import load_diffusion_checkpoint
+from scorehmr_ros.geometry.rigs import ring_rig
+from scorehmr_ros.pipeline.body_pipeline import BodyPipeline, PipelineInputError
 from scorehmr_ros.sim.scene import SceneConfig, generate_scene
 
 from scene_observations import scene_sets

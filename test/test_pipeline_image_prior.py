@@ -14,15 +14,15 @@ import pytest
 import torch
 
 from scorehmr_ros.assets.paths import DATA_ROOT_ENV, ensure_standin_body_model
-from scorehmr_ros.core.checkpoint import save_diffusion_checkpoint
-from scorehmr_ros.core.denoiser import Denoiser, DenoiserConfig
-from scorehmr_ros.core.diffusion import Diffusion
-from scorehmr_ros.core.pare import PareConfig, PareModel
-from scorehmr_ros.core.pare.feature_stats import POSE_FEATS_SIZE
-from scorehmr_ros.core.pare.synthetic_weights import random_state_dict
-from scorehmr_ros.core.streaming import StreamingConfig
-from scorehmr_ros.pipeline import BodyPipeline, PipelineInputError, load_fitting_models
-from scorehmr_ros.sim.rigs import ring_rig
+from scorehmr_ros.diffusion.checkpoint import save_diffusion_checkpoint
+from scorehmr_ros.diffusion.denoiser import Denoiser, DenoiserConfig
+from scorehmr_ros.diffusion.diffusion import Diffusion
+from scorehmr_ros.geometry.rigs import ring_rig
+from scorehmr_ros.image_prior import PareConfig, PareModel
+from scorehmr_ros.image_prior.feature_stats import POSE_FEATS_SIZE
+from scorehmr_ros.image_prior.synthetic_weights import random_state_dict
+from scorehmr_ros.pipeline.body_pipeline import BodyPipeline, PipelineInputError, load_fitting_models
+from scorehmr_ros.pipeline.streaming import StreamingConfig
 from scorehmr_ros.sim.scene import SceneConfig, generate_scene
 
 from scene_observations import scene_sets
@@ -66,7 +66,7 @@ def models(files):
 
 @functools.lru_cache(maxsize=1)
 def _scene():
-    from scorehmr_ros.core.body_model import BodyModel
+    from scorehmr_ros.body.body_model import BodyModel
 
     rig = ring_rig(num_cameras=3, radius_m=3.5, height_m=2.0, width_px=320, height_px=240, horizontal_fov_deg=60)
     scene = generate_scene(config=SceneConfig(num_people=1, num_frames=4, clips=("walk",), seed=3),

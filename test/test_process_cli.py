@@ -10,16 +10,16 @@ from sensor_msgs.msg import Image
 from tf2_msgs.msg import TFMessage
 
 from scorehmr_ros.assets.paths import ensure_standin_body_model
-from scorehmr_ros.cli import main
-from scorehmr_ros.core.body_model import BodyModel
-from scorehmr_ros.nodes.geometry_conversions import camera_to_camera_info, msg_to_body, ns_to_stamp, stamp_to_ns
-from scorehmr_ros.nodes.image_conversions import numpy_to_compressed, numpy_to_image
-from scorehmr_ros.nodes.rig_tf_node import rig_static_transforms
-from scorehmr_ros.offline_processing import CameraTopics, ProcessError, find_cameras
-from scorehmr_ros.recording import BagWriter, TopicSpec, bag_topics, read_bag
+from scorehmr_ros.body.body_model import BodyModel
+from scorehmr_ros.cli.main import main
+from scorehmr_ros.geometry.rig_io import save_rig
+from scorehmr_ros.geometry.rigs import Rig
+from scorehmr_ros.ros.geometry_conversions import camera_to_camera_info, msg_to_body, ns_to_stamp, stamp_to_ns
+from scorehmr_ros.ros.image_conversions import numpy_to_compressed, numpy_to_image
+from scorehmr_ros.ros.nodes.rig_tf_node import rig_static_transforms
+from scorehmr_ros.ros.offline_processing import CameraTopics, ProcessError, find_cameras
+from scorehmr_ros.ros.recording import BagWriter, TopicSpec, bag_topics, read_bag
 from scorehmr_ros.sim.live_rig import SimRigConfig, build_scene, published_cameras, render_rig_frames
-from scorehmr_ros.sim.rig_io import save_rig
-from scorehmr_ros.sim.rigs import Rig
 
 FRAMES = 7
 FPS = 7.5

@@ -6,9 +6,9 @@ import logging
 from rosbags.rosbag2 import Reader
 from test_process_cli import FRAMES, recording, write_camera_bag  # noqa: F401 (fixture)
 
-from scorehmr_ros.cli import main
-from scorehmr_ros.nodes.keypoint_conversions import msg_to_observation
-from scorehmr_ros.recording import read_bag
+from scorehmr_ros.cli.main import main
+from scorehmr_ros.ros.keypoint_conversions import msg_to_observation
+from scorehmr_ros.ros.recording import read_bag
 
 
 def _people_per_view(output) -> list[int]:

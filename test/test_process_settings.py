@@ -6,13 +6,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from scorehmr_ros.offline_processing import ProcessConfig
-from scorehmr_ros.parameter_files import ParameterFileError
-from scorehmr_ros.perception.association import AssociationConfig
+from scorehmr_ros.geometry.rig_io import rig_to_yaml
+from scorehmr_ros.geometry.rigs import ring_rig
 from scorehmr_ros.perception.backends.config import DetectorConfig
-from scorehmr_ros.process_settings import resolve_process_settings
-from scorehmr_ros.sim.rig_io import rig_to_yaml
-from scorehmr_ros.sim.rigs import ring_rig
+from scorehmr_ros.pipeline.association import AssociationConfig
+from scorehmr_ros.ros.offline_processing import ProcessConfig
+from scorehmr_ros.ros.parameter_files import ParameterFileError
+from scorehmr_ros.ros.process_settings import resolve_process_settings
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "config"
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from scorehmr_ros.core.camera import Camera
-from scorehmr_ros.core.projection import (
+from scorehmr_ros.geometry.camera import Camera
+from scorehmr_ros.geometry.projection import (
     OFFICIAL_FOCAL_LENGTH_PX,
     ProjectionShapeError,
     cam_crop_to_full,

@@ -11,9 +11,9 @@ from geometry_msgs.msg import Point
 from std_msgs.msg import ColorRGBA
 from visualization_msgs.msg import Marker, MarkerArray
 
-from scorehmr_ros.core.camera import Camera
-from scorehmr_ros.nodes.geometry_conversions import camera_to_camera_info
-from scorehmr_ros.recording import (
+from scorehmr_ros.geometry.camera import Camera
+from scorehmr_ros.ros.geometry_conversions import camera_to_camera_info
+from scorehmr_ros.ros.recording import (
     STORAGES,
     BagError,
     BagWriter,
@@ -167,7 +167,7 @@ def test_recorder_node_records_a_live_graph_and_closes_the_bag_on_ctrl_c(ros_pee
     path = tmp_path / "recorded"
     topics = ["keypoints=scorehmr_ros/msg/MultiViewKeypoints2D", "bodies=scorehmr_ros/msg/SMPLBodyArray",
               "tf_test=tf2_msgs/msg/TFMessage", "image_raw=sensor_msgs/msg/Image"]
-    recorder = ros_peers.start_module("scorehmr_ros.nodes.bag_recorder_node", "--ros-args", "-p",
+    recorder = ros_peers.start_module("scorehmr_ros.ros.nodes.bag_recorder_node", "--ros-args", "-p",
                                       f"output:={path}", "-p", f"topics:=[{','.join(topics)}]")
     wait_until(lambda: "recording 4 topics" in recorder.log() or recorder.process.poll() is not None,
                timeout_s=30, what="the recorder to start")

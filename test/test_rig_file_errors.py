@@ -3,8 +3,8 @@
 import pytest
 import yaml
 
-from scorehmr_ros.sim.rig_io import load_rig, rig_to_yaml
-from scorehmr_ros.sim.rigs import RigError, ring_rig
+from scorehmr_ros.geometry.rig_io import load_rig, rig_to_yaml
+from scorehmr_ros.geometry.rigs import RigError, ring_rig
 
 
 def _rig_file(tmp_path, edit):

@@ -8,10 +8,10 @@ import pytest
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from tf2_msgs.msg import TFMessage
 
-from scorehmr_ros.core.frame_tree import FrameTree
-from scorehmr_ros.nodes.geometry_conversions import stamp_to_ns, transform_to_matrix
-from scorehmr_ros.nodes.rig_tf_node import rig_static_transforms
-from scorehmr_ros.sim.rig_io import load_rig
+from scorehmr_ros.geometry.frame_tree import FrameTree
+from scorehmr_ros.geometry.rig_io import load_rig
+from scorehmr_ros.ros.geometry_conversions import stamp_to_ns, transform_to_matrix
+from scorehmr_ros.ros.nodes.rig_tf_node import rig_static_transforms
 
 from ros_harness import wait_until
 

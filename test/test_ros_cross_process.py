@@ -8,7 +8,7 @@ import pytest
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
 
-from scorehmr_ros.nodes.image_conversions import image_to_numpy
+from scorehmr_ros.ros.image_conversions import image_to_numpy
 
 from ros_harness import wait_until
 

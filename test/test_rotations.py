@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from scorehmr_ros.core.rotations import (
+from scorehmr_ros.geometry.rotations import (
     RotationShapeError,
     axis_angle_to_matrix,
     matrix_to_axis_angle,

@@ -17,18 +17,18 @@ from tf2_msgs.msg import TFMessage
 from visualization_msgs.msg import Marker, MarkerArray
 
 from scorehmr_ros.assets.paths import ensure_standin_body_model
-from scorehmr_ros.core.body_model import BodyModel
-from scorehmr_ros.core.streaming import StreamingConfig
-from scorehmr_ros.nodes.geometry_conversions import stamp_to_ns, transform_to_matrix
-from scorehmr_ros.pipeline import load_fitting_models
-from scorehmr_ros.sim.rig_io import save_rig
+from scorehmr_ros.body.body_model import BodyModel
+from scorehmr_ros.geometry.rig_io import save_rig
+from scorehmr_ros.pipeline.body_pipeline import load_fitting_models
+from scorehmr_ros.pipeline.streaming import StreamingConfig
+from scorehmr_ros.ros.geometry_conversions import stamp_to_ns, transform_to_matrix
 
 from lockstep_play import LockstepPlayer
 from scene_observations import CROSSING_DROPOUT, CROSSING_FPS, CROSSING_FRAMES, crossing_scenario
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
-NODE = "scorehmr_ros.nodes.scorehmr_node"
+NODE = "scorehmr_ros.ros.nodes.scorehmr_node"
 #: Allowed MPJPE above the offline bound: the node starts from a different warm-up. Offline here: about 30 mm.
 MPJPE_MARGIN_M = 0.020
 MESH_RATE_HZ = 1.0

@@ -6,10 +6,10 @@ from tf2_msgs.msg import TFMessage
 from visualization_msgs.msg import Marker, MarkerArray
 
 from scorehmr_ros.assets.paths import ensure_standin_body_model
-from scorehmr_ros.core.body_model import BodyModel
+from scorehmr_ros.body.body_model import BodyModel
+from scorehmr_ros.geometry.rig_io import save_rig
+from scorehmr_ros.geometry.rigs import ring_rig
 from scorehmr_ros.msg import SMPLBodyArray
-from scorehmr_ros.sim.rig_io import save_rig
-from scorehmr_ros.sim.rigs import ring_rig
 from scorehmr_ros.sim.scene import SceneConfig, generate_scene
 
 from lockstep_play import LockstepPlayer
@@ -18,7 +18,7 @@ from scene_observations import scene_sets
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
-NODE = "scorehmr_ros.nodes.scorehmr_node"
+NODE = "scorehmr_ros.ros.nodes.scorehmr_node"
 FRAMES = 20
 
 

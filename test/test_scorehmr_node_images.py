@@ -13,10 +13,10 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from scorehmr_ros.core.camera import Camera
-from scorehmr_ros.nodes.common import ThrottledWarnings
-from scorehmr_ros.nodes.image_buffer import StampedBuffer
+from scorehmr_ros.geometry.camera import Camera
 from scorehmr_ros.perception.observations import MultiViewObservation, ViewObservation
+from scorehmr_ros.ros.common import ThrottledWarnings
+from scorehmr_ros.ros.image_buffer import StampedBuffer
 
 
 def test_buffer_finds_the_nearest_stamp_within_the_tolerance_and_forgets_the_oldest():
@@ -63,9 +63,9 @@ def _view(camera: str, stamp_ns: int, people: int = 1) -> ViewObservation:
 def test_a_sets_images_are_found_by_stamp_and_bad_views_are_left_out():
     from sensor_msgs.msg import Image
 
-    from scorehmr_ros.nodes.geometry_conversions import ns_to_stamp
-    from scorehmr_ros.nodes.image_conversions import numpy_to_image
-    from scorehmr_ros.nodes.scorehmr_node import ScoreHMRNode, ScoreHMRNodeConfig
+    from scorehmr_ros.ros.geometry_conversions import ns_to_stamp
+    from scorehmr_ros.ros.image_conversions import numpy_to_image
+    from scorehmr_ros.ros.nodes.scorehmr_node import ScoreHMRNode, ScoreHMRNodeConfig
 
     names = ("c0", "c1", "c2", "c3", "c4")
     K = np.array([[50.0, 0, 32], [0, 50.0, 24], [0, 0, 1]])
@@ -110,7 +110,7 @@ def test_a_sets_images_are_found_by_stamp_and_bad_views_are_left_out():
 
 
 def test_image_topic_must_name_the_camera():
-    from scorehmr_ros.nodes.scorehmr_node import ScoreHMRNodeConfig
+    from scorehmr_ros.ros.nodes.scorehmr_node import ScoreHMRNodeConfig
 
     with pytest.raises(ValueError, match="must contain \\{camera\\}"):
         ScoreHMRNodeConfig(image_topic="image_raw").validate()

@@ -19,12 +19,12 @@ from tf2_msgs.msg import TFMessage
 from visualization_msgs.msg import Marker, MarkerArray
 
 from scorehmr_ros.assets.paths import ensure_standin_body_model
-from scorehmr_ros.core.body_model import BodyModel
-from scorehmr_ros.core.streaming import StreamingConfig
+from scorehmr_ros.body.body_model import BodyModel
+from scorehmr_ros.geometry.rig_io import save_rig
+from scorehmr_ros.geometry.rigs import ring_rig
 from scorehmr_ros.msg import SMPLBody
-from scorehmr_ros.nodes.geometry_conversions import stamp_to_ns
-from scorehmr_ros.sim.rig_io import save_rig
-from scorehmr_ros.sim.rigs import ring_rig
+from scorehmr_ros.pipeline.streaming import StreamingConfig
+from scorehmr_ros.ros.geometry_conversions import stamp_to_ns
 from scorehmr_ros.sim.scene import SceneConfig, generate_scene
 
 from lockstep_play import LockstepPlayer
@@ -32,7 +32,7 @@ from scene_observations import scene_sets
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
-NODE = "scorehmr_ros.nodes.scorehmr_node"
+NODE = "scorehmr_ros.ros.nodes.scorehmr_node"
 TIMEOUT_S = 1.0  # tracking.prediction_timeout_s of config/scorehmr.yaml
 FRAMES, LEAVES_AT = 12, 5
 LAG = StreamingConfig().lag

@@ -24,7 +24,7 @@ RIGID_SPREAD_DEG = 0.01
 @pytest.fixture(scope="module")
 def body_model(tmp_path_factory):
     from scorehmr_ros.assets.standin import write_standin_npz
-    from scorehmr_ros.core.body_model import BodyModel
+    from scorehmr_ros.body.body_model import BodyModel
 
     return BodyModel.from_file(write_standin_npz(tmp_path_factory.mktemp("standin") / "standin.npz"))
 

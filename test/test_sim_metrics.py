@@ -3,6 +3,8 @@
 import numpy as np
 import pytest
 
+from scorehmr_ros.geometry.rigs import make_rig
+from scorehmr_ros.geometry.rotations_np import axis_angle_to_matrix
 from scorehmr_ros.sim.metrics import (
     MetricsError,
     accel_error,
@@ -13,8 +15,6 @@ from scorehmr_ros.sim.metrics import (
     procrustes_align,
     pve,
 )
-from scorehmr_ros.sim.rigs import make_rig
-from scorehmr_ros.sim.rotations_np import axis_angle_to_matrix
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ import pytest
 
 pytest.importorskip("pybullet_data")
 
+from scorehmr_ros.geometry.rotations_np import axis_angle_to_matrix, is_rotation  # noqa: E402
 from scorehmr_ros.sim import deepmimic  # noqa: E402
 from scorehmr_ros.sim.kinematics import SMPL_FOOT_JOINTS, SMPL_MIRROR, smpl_forward_kinematics  # noqa: E402
 from scorehmr_ros.sim.motion import MotionClip, MotionError, load_amass_npz, mirror, resample_clip  # noqa: E402
@@ -15,7 +16,6 @@ from scorehmr_ros.sim.retarget import (  # noqa: E402
     load_deepmimic_clip,
     retarget,
 )
-from scorehmr_ros.sim.rotations_np import axis_angle_to_matrix, is_rotation  # noqa: E402
 
 #: DeepMimic joint -> SMPL joint for the joints both skeletons have.
 SHARED = {"root": 0, "chest": 9, "neck": 12, "right_hip": 2, "right_knee": 5, "right_ankle": 8,

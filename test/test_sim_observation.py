@@ -3,11 +3,12 @@
 import numpy as np
 import pytest
 
-from scorehmr_ros.core.camera import Camera
-from scorehmr_ros.sim.layouts import LAYOUTS, KeypointLayout, LayoutError, get_layout
+from scorehmr_ros.body.layouts import LayoutError
+from scorehmr_ros.geometry.camera import Camera
+from scorehmr_ros.geometry.rigs import look_at
+from scorehmr_ros.sim.layouts import LAYOUTS, KeypointLayout, get_layout
 from scorehmr_ros.sim.observation import ObservationConfig, observe
 from scorehmr_ros.sim.raster import rasterize_fragments
-from scorehmr_ros.sim.rigs import look_at
 
 QUIET = ObservationConfig(pixel_sigma_px=0.0, sigma_per_box_height=0.0, occluded_sigma_px=0.0,
                           joint_dropout_probability=0.0, person_miss_probability=0.0, swap_probability=0.0,

@@ -5,7 +5,8 @@ import time
 import numpy as np
 import pytest
 
-from scorehmr_ros.core.camera import Camera
+from scorehmr_ros.geometry.camera import Camera
+from scorehmr_ros.geometry.rigs import intrinsics_from_fov, look_at
 from scorehmr_ros.sim.paint import (
     FACE_FEATURE_RGB,
     HAIR_RGB,
@@ -23,7 +24,6 @@ from scorehmr_ros.sim.render import (
     resized_camera,
     vertex_normals,
 )
-from scorehmr_ros.sim.rigs import intrinsics_from_fov, look_at
 
 pytest.importorskip("cv2")
 
@@ -121,7 +121,7 @@ def test_vertex_normals_point_outward_on_a_closed_mesh(body_model):
 @pytest.fixture(scope="module")
 def body_model(tmp_path_factory):
     from scorehmr_ros.assets.standin import write_standin_npz
-    from scorehmr_ros.core.body_model import BodyModel
+    from scorehmr_ros.body.body_model import BodyModel
 
     return BodyModel.from_file(write_standin_npz(tmp_path_factory.mktemp("standin") / "standin.npz"))
 
@@ -274,7 +274,7 @@ def test_cli_renders_a_scene_to_png_and_mp4(tmp_path):
     import cv2
 
     from scorehmr_ros.assets.standin import write_standin_npz
-    from scorehmr_ros.cli import main
+    from scorehmr_ros.cli.main import main
 
     pytest.importorskip("pybullet_data")
     model = write_standin_npz(tmp_path / "standin.npz")

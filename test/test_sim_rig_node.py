@@ -8,19 +8,19 @@ from sensor_msgs.msg import CameraInfo, Image
 from tf2_msgs.msg import TFMessage
 
 from scorehmr_ros.assets.paths import ensure_standin_body_model
-from scorehmr_ros.core.body_model import BodyModel
+from scorehmr_ros.body.body_model import BodyModel
 from scorehmr_ros.msg import MultiViewKeypoints2D, SMPLBodyArray
-from scorehmr_ros.nodes.geometry_conversions import msg_to_body, stamp_to_ns, transform_to_matrix
-from scorehmr_ros.nodes.image_conversions import image_to_numpy
-from scorehmr_ros.nodes.keypoint_conversions import msg_to_observation
-from scorehmr_ros.nodes.sim_rig_node import SimRigNode
+from scorehmr_ros.ros.geometry_conversions import msg_to_body, stamp_to_ns, transform_to_matrix
+from scorehmr_ros.ros.image_conversions import image_to_numpy
+from scorehmr_ros.ros.keypoint_conversions import msg_to_observation
+from scorehmr_ros.ros.testbed.sim_rig_node import SimRigNode
 from scorehmr_ros.sim.live_rig import SimRigConfig, build_scene, published_cameras, render_rig_frames
 
 from ros_harness import wait_until
 
 pytestmark = pytest.mark.ros
 
-SIM_RIG = "scorehmr_ros.nodes.sim_rig_node"
+SIM_RIG = "scorehmr_ros.ros.testbed.sim_rig_node"
 CAMERAS = ("cam0", "cam1", "cam2")
 
 
@@ -153,7 +153,7 @@ def test_perception_node_detects_the_rendered_people(ros_node, ros_peers):
     cameras = ("cam0", "cam1", "cam2", "cam3")
     rig = ros_peers.start_module(SIM_RIG, *rig_args(rig="demo4", num_frames=10, fps=5.0, num_people=2))
     perception = ros_peers.start_module(
-        "scorehmr_ros.nodes.perception_node", "--ros-args", "-p", f"cameras:=[{','.join(cameras)}]",
+        "scorehmr_ros.ros.nodes.perception_node", "--ros-args", "-p", f"cameras:=[{','.join(cameras)}]",
         "-p", "image_reliability:=reliable")
     sets = []
     ros_node.create_subscription(MultiViewKeypoints2D, "keypoints2d", sets.append, 10)
@@ -171,8 +171,8 @@ def test_perception_node_detects_the_rendered_people(ros_node, ros_peers):
 def test_rig_and_recorder_in_one_process_write_a_complete_bag(ros_node, tmp_path):
     from rclpy.executors import MultiThreadedExecutor
 
-    from scorehmr_ros.nodes.bag_recorder_node import BagRecorderNode
-    from scorehmr_ros.recording import TopicSpec, read_bag
+    from scorehmr_ros.ros.nodes.bag_recorder_node import BagRecorderNode
+    from scorehmr_ros.ros.recording import TopicSpec, read_bag
 
     config = SimRigConfig(rig="demo2", num_frames=3, fps=15.0, render_scale=0.2, start_delay_s=1.0)
     topics = [TopicSpec("/tf_static", "tf2_msgs/msg/TFMessage", "static"),

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from scorehmr_ros.core.camera import Camera
-from scorehmr_ros.sim.rig_io import load_rig, rig_from_yaml, rig_to_yaml, save_rig
-from scorehmr_ros.sim.rigs import ROOM_CENTER_M, Rig, RigError, make_rig, ring_rig
+from scorehmr_ros.geometry.camera import Camera
+from scorehmr_ros.geometry.rig_io import load_rig, rig_from_yaml, rig_to_yaml, save_rig
+from scorehmr_ros.geometry.rigs import ROOM_CENTER_M, Rig, RigError, make_rig, ring_rig
 
 
 def _in_image(camera: Camera, uv: np.ndarray) -> np.ndarray:

@@ -8,14 +8,14 @@ import pytest
 pytest.importorskip("pybullet_data")
 
 from scorehmr_ros.assets.standin import write_standin_npz  # noqa: E402
-from scorehmr_ros.cli import main  # noqa: E402
-from scorehmr_ros.core.body_model import BodyModel  # noqa: E402
-from scorehmr_ros.sim import cli as sim_cli  # noqa: E402
+from scorehmr_ros.body.body_model import BodyModel  # noqa: E402
+from scorehmr_ros.cli import sim_cli as sim_cli  # noqa: E402
+from scorehmr_ros.cli.main import main  # noqa: E402
+from scorehmr_ros.geometry.rig_io import load_rig  # noqa: E402
+from scorehmr_ros.geometry.rigs import make_rig  # noqa: E402
 from scorehmr_ros.sim import deepmimic  # noqa: E402
 from scorehmr_ros.sim.layouts import get_layout  # noqa: E402
 from scorehmr_ros.sim.observation import ObservationConfig, Observations  # noqa: E402
-from scorehmr_ros.sim.rig_io import load_rig  # noqa: E402
-from scorehmr_ros.sim.rigs import make_rig  # noqa: E402
 from scorehmr_ros.sim.scene import GroundTruth, SceneConfig, generate_scene, pose_bodies  # noqa: E402
 from scorehmr_ros.sim.scene_io import SceneFileError, load_scene, save_scene  # noqa: E402
 

@@ -15,7 +15,7 @@ from scorehmr_ros.assets.standin import (
     write_standin_j19_pkl,
     write_standin_official_pkl,
 )
-from scorehmr_ros.core.body_model import BodyModel
+from scorehmr_ros.body.body_model import BodyModel
 
 
 def _fake_module(name: str, **classes) -> types.ModuleType:

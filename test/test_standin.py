@@ -17,7 +17,7 @@ from scorehmr_ros.assets.standin import (
     write_standin_official_layout,
     write_standin_official_pkl,
 )
-from scorehmr_ros.core.body_model import KEYPOINT_VERTEX_IDS, check_model_arrays
+from scorehmr_ros.body.body_model import KEYPOINT_VERTEX_IDS, check_model_arrays
 
 OFFICIAL_PARENTS = [-1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19, 20, 21]
 VID = dict(KEYPOINT_VERTEX_IDS)

@@ -9,12 +9,12 @@ import pytest
 import torch
 
 from scorehmr_ros.assets.standin import generate_standin_body_model
-from scorehmr_ros.core.body_model import BodyModel
-from scorehmr_ros.core.denoiser import Denoiser, DenoiserConfig
-from scorehmr_ros.core.diffusion import Diffusion
-from scorehmr_ros.core.keypoint_body import KeypointBody
-from scorehmr_ros.core.streaming import StreamingConfig, StreamingError, StreamingFitter
-from scorehmr_ros.sim.rigs import make_rig
+from scorehmr_ros.body.body_model import BodyModel
+from scorehmr_ros.body.keypoint_body import KeypointBody
+from scorehmr_ros.diffusion.denoiser import Denoiser, DenoiserConfig
+from scorehmr_ros.diffusion.diffusion import Diffusion
+from scorehmr_ros.geometry.rigs import make_rig
+from scorehmr_ros.pipeline.streaming import StreamingConfig, StreamingError, StreamingFitter
 
 COND_DIM = 8
 CONFIG = StreamingConfig(window=4, lag=1, betas_frames=2)
@@ -32,7 +32,7 @@ def _body() -> KeypointBody:
 
 @functools.lru_cache(maxsize=1)
 def _case():
-    from scorehmr_ros.core import bench_methods
+    from scorehmr_ros.cli import bench_methods
     from scorehmr_ros.sim.scene import SceneConfig, generate_scene
 
     scene = generate_scene(config=SceneConfig(num_people=2, clips=("walk", "run"), num_frames=3, seed=3),
@@ -132,7 +132,7 @@ def test_an_invalid_views_features_and_estimates_do_not_count():
 
 def test_a_person_without_any_valid_view_starts_from_keypoints():
     """Person 1 has no image in any view: its (here absurd) estimates are unused, the start is keypoints-only."""
-    from scorehmr_ros.core.rotations import axis_angle_to_matrix
+    from scorehmr_ros.geometry.rotations import axis_angle_to_matrix
 
     case = _case()
     views = case.rig.num_views

@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from scorehmr_ros.core.triangulation import TriangulationConfig
-from scorehmr_ros.perception.association import AssociationConfig, TrackPredictions, associate
-from scorehmr_ros.perception.swap_resolution import SwapParts, SwapResolutionError, resolve_group_swaps
-from scorehmr_ros.sim.layouts import OPENPOSE25_NAMES
-from scorehmr_ros.sim.rigs import ring_rig
+from scorehmr_ros.body.layouts import OPENPOSE25_NAMES
+from scorehmr_ros.geometry.rigs import ring_rig
+from scorehmr_ros.geometry.triangulation import TriangulationConfig
+from scorehmr_ros.pipeline.association import AssociationConfig, TrackPredictions, associate
+from scorehmr_ros.pipeline.swap_resolution import SwapParts, SwapResolutionError, resolve_group_swaps
 
 from multiview_synth import observe, random_people, stick_figure
 

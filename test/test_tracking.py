@@ -3,9 +3,11 @@
 import numpy as np
 import pytest
 
-from scorehmr_ros.core.body_state import TrackingState
-from scorehmr_ros.perception.association import associate
-from scorehmr_ros.perception.tracking import (
+from scorehmr_ros.body.body_state import TrackingState
+from scorehmr_ros.body.layouts import OPENPOSE25_NAMES
+from scorehmr_ros.geometry.rigs import ring_rig
+from scorehmr_ros.pipeline.association import associate
+from scorehmr_ros.pipeline.tracking import (
     TRACK_ID_LIMIT,
     Tracker,
     TrackerConfig,
@@ -13,8 +15,6 @@ from scorehmr_ros.perception.tracking import (
     anchor_positions_m,
     automatic_first_track_id,
 )
-from scorehmr_ros.sim.layouts import OPENPOSE25_NAMES
-from scorehmr_ros.sim.rigs import ring_rig
 
 from multiview_synth import observe, walkers
 
@@ -192,7 +192,7 @@ def _born_ids(tracker, births: int) -> list[int]:
 
 
 def test_a_restarted_tracker_does_not_reuse_the_ids_of_the_previous_run(monkeypatch):
-    import scorehmr_ros.perception.tracking as tracking
+    import scorehmr_ros.pipeline.tracking as tracking
 
     start_ns = 1_796_000_000_123_000_000  # a wall clock in 2026
     monkeypatch.setattr(tracking.time, "time_ns", lambda: start_ns)

@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 import torch
 
-from scorehmr_ros.core.checkpoint import CheckpointError, load_diffusion_checkpoint, read_checkpoint_file
-from scorehmr_ros.core.denoiser import PARE_COND_DIM, DenoiserConfig
-from scorehmr_ros.core.ema import ExponentialMovingAverage, ema_decay
-from scorehmr_ros.core.rotations import axis_angle_to_matrix, matrix_to_rot6d
-from scorehmr_ros.core.training import export_prior, load_training_state, train
-from scorehmr_ros.core.training_config import EMAConfig, TrainConfig
-from scorehmr_ros.core.training_data import (
+from scorehmr_ros.diffusion.checkpoint import CheckpointError, load_diffusion_checkpoint, read_checkpoint_file
+from scorehmr_ros.diffusion.denoiser import PARE_COND_DIM, DenoiserConfig
+from scorehmr_ros.geometry.rotations import axis_angle_to_matrix, matrix_to_rot6d
+from scorehmr_ros.training.ema import ExponentialMovingAverage, ema_decay
+from scorehmr_ros.training.training import export_prior, load_training_state, train
+from scorehmr_ros.training.training_config import EMAConfig, TrainConfig
+from scorehmr_ros.training.training_data import (
     ImageFeatureSampler,
     MotionPoseSampler,
     TrainingDataError,
@@ -244,8 +244,8 @@ def test_image_sampler_mixes_by_weight_and_trains(tmp_path):
 
 
 def test_committed_prior_loads_and_separates_heldout_from_random():
-    from scorehmr_ros.core.prior_eval import evaluate_motion_prior
     from scorehmr_ros.sim import deepmimic, retarget
+    from scorehmr_ros.training.prior_eval import evaluate_motion_prior
 
     assert PRIOR.stat().st_size < 5_000_000
     prior = load_diffusion_checkpoint(PRIOR)
@@ -259,7 +259,7 @@ def test_committed_prior_loads_and_separates_heldout_from_random():
 
 
 def test_cli_defaults_match_the_configs():
-    from scorehmr_ros.core import train_cli
+    from scorehmr_ros.cli import train_cli
 
     assert DenoiserConfig().hidden_dim == train_cli.DEFAULT_HIDDEN_DIM
     assert DenoiserConfig().num_blocks == train_cli.DEFAULT_NUM_BLOCKS
@@ -268,7 +268,7 @@ def test_cli_defaults_match_the_configs():
 def test_cli_trains_both_data_sources(tmp_path):
     import json
 
-    from scorehmr_ros.cli import main
+    from scorehmr_ros.cli.main import main
 
     labels, preds, stats = _write_official_files(tmp_path, num=6, seed=4)
     common = ["--hidden-dim", "8", "--num-blocks", "1", "--steps", "2", "--batch-size", "4", "--checkpoint-every", "0",

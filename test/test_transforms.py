@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from scorehmr_ros.core.transforms import (
+from scorehmr_ros.geometry.transforms import (
     TransformError,
     check_rigid_transform,
     invert_transform,

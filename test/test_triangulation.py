@@ -4,8 +4,9 @@ import cv2
 import numpy as np
 import pytest
 
-from scorehmr_ros.core.camera import Camera
-from scorehmr_ros.core.triangulation import (
+from scorehmr_ros.geometry.camera import Camera
+from scorehmr_ros.geometry.rigs import ring_rig, stereo_head_rig
+from scorehmr_ros.geometry.triangulation import (
     ROBUST_METHODS,
     TriangulationConfig,
     TriangulationError,
@@ -15,7 +16,6 @@ from scorehmr_ros.core.triangulation import (
     undistort_normalized,
     undistort_pixels,
 )
-from scorehmr_ros.sim.rigs import ring_rig, stereo_head_rig
 
 from multiview_synth import detections_as_group_array, observe, random_people
 

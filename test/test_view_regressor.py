@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from scorehmr_ros.core.camera import Camera
-from scorehmr_ros.core.pare import PareConfig, PareFeatureStats, PareModel, make_pare_crops
-from scorehmr_ros.core.pare.synthetic_weights import randomize_weights
-from scorehmr_ros.core.pare.view_regressor import PareViewRegressor, ViewRegressorError, ray_rotation
+from scorehmr_ros.geometry.camera import Camera
+from scorehmr_ros.image_prior import PareConfig, PareFeatureStats, PareModel, make_pare_crops
+from scorehmr_ros.image_prior.synthetic_weights import randomize_weights
+from scorehmr_ros.image_prior.view_regressor import PareViewRegressor, ViewRegressorError, ray_rotation
 
 TINY = PareConfig(hrnet_width=4, num_deconv_filters=8, num_features_smpl=4)
 COND = 8 * 24

@@ -25,25 +25,25 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from scorehmr_ros.core.body_frames import SMPL_JOINT_NAMES
-from scorehmr_ros.core.triangulation import TriangulationConfig, triangulate
-from scorehmr_ros.perception.association import AssociationConfig
+from scorehmr_ros.body.body_frames import SMPL_JOINT_NAMES
+from scorehmr_ros.body.layouts import OPENPOSE25_NAMES, convert_keypoints
+from scorehmr_ros.geometry.triangulation import TriangulationConfig, triangulate
 from scorehmr_ros.perception.keypoint_eval import (
     apparent_height_px,
     match_detections,
     mirror_index_from_names,
     project_people,
 )
-from scorehmr_ros.perception.layouts import OPENPOSE25_NAMES, convert_keypoints
+from scorehmr_ros.pipeline.association import AssociationConfig
 from scorehmr_ros.sim.metrics import mpjpe, pa_mpjpe
 
 
 def load_bag(path: Path, *, world_frame: str):
     """(sets, truth by stamp, cameras) of a demo bag."""
-    from scorehmr_ros.nodes.geometry_conversions import msg_to_body, stamp_to_ns
-    from scorehmr_ros.nodes.keypoint_conversions import msg_to_observation
-    from scorehmr_ros.offline_processing import CameraTopics, bag_calibration
-    from scorehmr_ros.recording import bag_topics, read_bag
+    from scorehmr_ros.ros.geometry_conversions import msg_to_body, stamp_to_ns
+    from scorehmr_ros.ros.keypoint_conversions import msg_to_observation
+    from scorehmr_ros.ros.offline_processing import CameraTopics, bag_calibration
+    from scorehmr_ros.ros.recording import bag_topics, read_bag
 
     topics = bag_topics(path)
     names = sorted(t[1:-len("/camera_info")] for t, kind in topics.items()
@@ -200,7 +200,7 @@ def substitute(sets, truth, cameras, keypoint_body, mode: str):
 def run_pipeline(sets, truth, cameras, models, association: AssociationConfig, streaming=None) -> dict:
     """Every set through BodyPipeline; MPJPE / PA-MPJPE of the observed bodies against the ground truth,
     and how many member views association used with mirrored parts."""
-    import scorehmr_ros.pipeline as pipeline_module
+    import scorehmr_ros.pipeline.body_pipeline as pipeline_module
 
     swapped: dict[str, int] = {}
     associate = pipeline_module.associate
@@ -259,8 +259,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
 
-    from scorehmr_ros.core.keypoint_body import KeypointBody
-    from scorehmr_ros.pipeline import load_fitting_models
+    from scorehmr_ros.body.keypoint_body import KeypointBody
+    from scorehmr_ros.pipeline.body_pipeline import load_fitting_models
 
     sets, truth, cameras = load_bag(args.bag, world_frame=args.world_frame)
     models = load_fitting_models()
@@ -274,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.substitute != "none":
             sets = substitute(sets, truth, cameras, keypoint_body, args.substitute)
         report["substitute"] = args.substitute
-        from scorehmr_ros.core.streaming import StreamingConfig
+        from scorehmr_ros.pipeline.streaming import StreamingConfig
 
         streaming = StreamingConfig() if args.smoothness is None else StreamingConfig(smoothness=args.smoothness)
         report["pipeline"] = run_pipeline(sets, truth, cameras, models, association, streaming)

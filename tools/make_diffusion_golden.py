@@ -172,9 +172,11 @@ def _run_official(diffusion, prepare_smpl_params, inputs: dict[str, np.ndarray],
 def make_fit_goldens(official, out: Path, work: Path, *, slow: bool) -> None:
     model_config, GaussianDiffusion, FC, load_diffusion_model, prepare_smpl_params = official
     sys.path.insert(0, str(HERE.parent))
-    from scorehmr_ros.core.checkpoint import save_diffusion_checkpoint  # our writer: the official loader must read it
-    from scorehmr_ros.core.denoiser import Denoiser, DenoiserConfig
-    from scorehmr_ros.core.diffusion import Diffusion as OurDiffusion
+    from scorehmr_ros.diffusion.checkpoint import (
+        save_diffusion_checkpoint,  # our writer: the official loader must read it
+    )
+    from scorehmr_ros.diffusion.denoiser import Denoiser, DenoiserConfig
+    from scorehmr_ros.diffusion.diffusion import Diffusion as OurDiffusion
 
     cfg = official_cfg(model_config, hidden_dim=FIT_HIDDEN_DIM)
     shapes = {k: tuple(v.shape) for k, v in FC(cfg).state_dict().items()}

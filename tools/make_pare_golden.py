@@ -8,7 +8,7 @@ Nothing of the official code is copied here: the modules are imported from the g
 import but that the PARE path does not use (SMPL wrapper, denoiser, diffusion, ema_pytorch, skimage) are replaced
 by empty stand-ins. The official ``load_pare`` and ``StandarizeImageFeatures`` read fixed relative paths, so the
 script chdirs to ``--workdir`` and writes there: a Lightning-style checkpoint with our deterministic random weights
-(scorehmr_ros.core.pare.synthetic_weights, seed SEED), a random ``data/smpl_mean_params.npz`` and random
+(scorehmr_ros.image_prior.synthetic_weights, seed SEED), a random ``data/smpl_mean_params.npz`` and random
 float32 ``data/stats/pare_feat_stats.npz``.
 
 Inputs: two synthetic BGR images with one box each (the second box reaches outside its image), cropped by the
@@ -89,7 +89,7 @@ def main() -> int:
     args = parser.parse_args()
     out_path = args.out.resolve()
     _install_stubs(args.scorehmr.resolve(), args.hmr2.resolve())
-    from scorehmr_ros.core.pare.synthetic_weights import random_state_dict, state_dict_checksum
+    from scorehmr_ros.image_prior.synthetic_weights import random_state_dict, state_dict_checksum
 
     args.workdir.mkdir(parents=True, exist_ok=True)
     os.chdir(args.workdir)

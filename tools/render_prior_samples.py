@@ -35,14 +35,14 @@ def main() -> None:
     import matplotlib.pyplot as plt
 
     from scorehmr_ros.assets.paths import ensure_standin_body_model
-    from scorehmr_ros.core.body_model import BodyModel
-    from scorehmr_ros.core.camera import Camera
-    from scorehmr_ros.core.checkpoint import load_diffusion_checkpoint
-    from scorehmr_ros.core.rotations import rot6d_to_matrix
-    from scorehmr_ros.core.training_data import apply_heading
+    from scorehmr_ros.body.body_model import BodyModel
+    from scorehmr_ros.diffusion.checkpoint import load_diffusion_checkpoint
+    from scorehmr_ros.geometry.camera import Camera
+    from scorehmr_ros.geometry.rigs import look_at
+    from scorehmr_ros.geometry.rotations import rot6d_to_matrix
     from scorehmr_ros.sim.paint import clothed_colours, person_rgb
     from scorehmr_ros.sim.render import RenderConfig, render_frame
-    from scorehmr_ros.sim.rigs import look_at
+    from scorehmr_ros.training.training_data import apply_heading
 
     prior = load_diffusion_checkpoint(args.prior)
     num = args.rows * args.cols

@@ -14,11 +14,11 @@ import time
 import numpy as np
 import torch
 
-from scorehmr_ros.core.camera import Camera
-from scorehmr_ros.core.pare import PareFeatureStats, PareModel
-from scorehmr_ros.core.pare.feature_stats import POSE_FEATS_SIZE
-from scorehmr_ros.core.pare.synthetic_weights import randomize_weights
-from scorehmr_ros.core.pare.view_regressor import PareViewRegressor
+from scorehmr_ros.geometry.camera import Camera
+from scorehmr_ros.image_prior import PareFeatureStats, PareModel
+from scorehmr_ros.image_prior.feature_stats import POSE_FEATS_SIZE
+from scorehmr_ros.image_prior.synthetic_weights import randomize_weights
+from scorehmr_ros.image_prior.view_regressor import PareViewRegressor
 
 LOG = logging.getLogger("time_pare_view_regressor")
 

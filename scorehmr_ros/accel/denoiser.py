@@ -1,4 +1,4 @@
-"""The denoiser behind an engine: a drop-in for :class:`~scorehmr_ros.core.denoiser.Denoiser` in every fitter.
+"""The denoiser behind an engine: a drop-in for :class:`~scorehmr_ros.diffusion.denoiser.Denoiser` in every fitter.
 
 Engine inputs: ``x_t`` (B, D) float32, ``t`` (B,) int64 timesteps in [0, T), and for an image-conditioned prior
 ``cond`` (B, C) float32; output ``noise`` (B, D).
@@ -12,8 +12,8 @@ from torch import nn
 from scorehmr_ros.accel.cache import EngineCache
 from scorehmr_ros.accel.engine import Engine, EngineSpec, TensorSpec
 from scorehmr_ros.accel.select import AccelConfig, Selection, select_engine
-from scorehmr_ros.core.denoiser import Denoiser, DenoiserConfig
-from scorehmr_ros.core.diffusion import Diffusion
+from scorehmr_ros.diffusion.denoiser import Denoiser, DenoiserConfig
+from scorehmr_ros.diffusion.diffusion import Diffusion
 
 #: Largest batch a denoiser engine accepts: people x window frames x views of one streaming step, with room.
 DENOISER_MAX_BATCH = 1024

@@ -28,7 +28,7 @@ from scorehmr_ros.accel.engine import (
     check_available,
     time_engine_ms,
 )
-from scorehmr_ros.core.config_fields import check_settings, setting
+from scorehmr_ros.base.config_fields import check_settings, setting
 
 LOGGER = logging.getLogger(__name__)
 

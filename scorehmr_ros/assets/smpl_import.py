@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse
 
-from scorehmr_ros.core.body_model import (
+from scorehmr_ros.body.body_model import (
     EXTRA_REGRESSOR_KEYS,
     MODEL_FORMAT_VERSION,
     NUM_EXTRA_JOINTS,

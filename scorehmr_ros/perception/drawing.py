@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from scorehmr_ros.perception.layouts import get_layout
+from scorehmr_ros.body.layouts import get_layout
 from scorehmr_ros.perception.observations import MultiViewObservation
 
 #: Joints below this confidence are not drawn.

@@ -1,6 +1,6 @@
 """The perception front without ROS: synchronized camera frames in, detections and keypoints out.
 
-The nodes (``nodes/person_detector_node.py``, ``nodes/keypoint_estimator_node.py``) convert
+The nodes (``ros/nodes/person_detector_node.py``, ``ros/nodes/keypoint_estimator_node.py``) convert
 messages into :class:`CameraFrame` sets and call :class:`PerceptionFront`; everything here is
 testable without a ROS graph.
 """
@@ -13,14 +13,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from scorehmr_ros.core.config_fields import check_settings, setting
+from scorehmr_ros.base.config_fields import check_settings, setting
+from scorehmr_ros.body.layouts import LAYOUTS, convert_keypoints
 from scorehmr_ros.perception.backends.types import (
     KeypointEstimator,
     PersonDetections,
     PersonDetector,
     PersonKeypoints,
 )
-from scorehmr_ros.perception.layouts import LAYOUTS, convert_keypoints
 from scorehmr_ros.perception.observations import MultiViewObservation, ViewObservation
 
 #: ``output_layout`` value that keeps the estimator's own layout.
@@ -229,7 +229,7 @@ class PerceptionFront:
         for view, people in zip(views, estimated, strict=True):
             keypoints, layout = people.as_array(), people.layout
             if self.config.output_layout != NATIVE_LAYOUT and layout != self.config.output_layout:
-                keypoints = convert_keypoints(keypoints, source=layout, target=self.config.output_layout)
+                keypoints = convert_keypoints(keypoints, source=layout, target=self.config.output_layout, weighted=True)
                 layout = self.config.output_layout
             output.append(ViewObservation(
                 camera=view.camera, frame_id=view.frame_id, image_stamp_ns=view.image_stamp_ns,

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from scorehmr_ros.core.camera import Camera
+from scorehmr_ros.geometry.camera import Camera
 
 
 class KeypointEvalError(ValueError):

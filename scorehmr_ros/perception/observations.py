@@ -1,7 +1,7 @@
 """What the perception front hands to the fitter: per-view people with boxes and 2D keypoints.
 
 These are the core types behind the ``MultiViewKeypoints2D`` message (converted at the node
-edge by ``nodes/keypoint_conversions.py``).
+edge by ``ros/keypoint_conversions.py``).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from scorehmr_ros.perception.layouts import get_layout
+from scorehmr_ros.body.layouts import get_layout
 
 
 class ObservationError(ValueError):

@@ -30,7 +30,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from scorehmr_ros.core.config_fields import check_settings, setting
+from scorehmr_ros.base.config_fields import check_settings, setting
 
 Payload = TypeVar("Payload")
 

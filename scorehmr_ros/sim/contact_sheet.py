@@ -13,11 +13,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from scorehmr_ros.core.camera import Camera
+from scorehmr_ros.geometry.camera import Camera
+from scorehmr_ros.geometry.rigs import intrinsics_from_fov, look_at
 from scorehmr_ros.sim.deepmimic import CLIP_NAMES
 from scorehmr_ros.sim.render import RenderConfig, render_frame
 from scorehmr_ros.sim.retarget import load_deepmimic_clip
-from scorehmr_ros.sim.rigs import intrinsics_from_fov, look_at
 from scorehmr_ros.sim.scene import pose_bodies, rest_pose
 from scorehmr_ros.sim.scene_render import body_colours, draw_label, tile_images
 

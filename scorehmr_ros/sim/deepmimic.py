@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scorehmr_ros.sim.rotations_np import (
+from scorehmr_ros.geometry.rotations_np import (
     normalize_quaternion,
     quaternion_slerp,
     quaternion_to_matrix,

@@ -1,6 +1,6 @@
 """2D keypoint layouts the simulator can emit, derived from the body model's official 44 joints.
 
-The layouts themselves (joint names, mirror pairs, mappings) live in ``perception/layouts.py``;
+The layouts themselves (joint names, mirror pairs, mappings) live in ``body/layouts.py``;
 here each one gets the rows of the official 44-joint layout it is read from. OpenPose-25 is
 rows 0..24 of that layout, so a layout's rows are its mapping from OpenPose-25: COCO-17 through
 the official ViTPose map read backwards; MediaPipe-33 where OpenPose has the same point (its
@@ -14,14 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from scorehmr_ros.perception import layouts as perception_layouts
-from scorehmr_ros.perception.layouts import (  # noqa: F401  (re-exported for the simulator's users)
-    COCO17_NAMES,
-    MEDIAPIPE33_NAMES,
-    NUM_OFFICIAL_JOINTS,
-    OPENPOSE25_NAMES,
-    LayoutError,
-)
+from scorehmr_ros.body import layouts as perception_layouts
+from scorehmr_ros.body.layouts import NUM_OFFICIAL_JOINTS, LayoutError
 
 #: Layouts the simulator emits.
 SIMULATED_LAYOUTS = ("openpose25", "coco17", "mediapipe33")

@@ -1,4 +1,4 @@
-"""A simulated camera rig played back live (ROS-free part of ``nodes/sim_rig_node.py``).
+"""A simulated camera rig played back live (ROS-free part of ``ros/testbed/sim_rig_node.py``).
 
 What the rig node publishes comes from here:
 1. a scene with ground truth, loaded from a file of ``scorehmr-ros sim scene`` or generated from
@@ -27,12 +27,12 @@ from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
-from scorehmr_ros.core.body_state import BodyEstimate, TrackingState
-from scorehmr_ros.core.camera import Camera
-from scorehmr_ros.core.config_fields import check_settings, setting
-from scorehmr_ros.core.streaming import StreamingConfig
+from scorehmr_ros.base.config_fields import check_settings, setting
+from scorehmr_ros.body.body_state import BodyEstimate, TrackingState
+from scorehmr_ros.geometry.camera import Camera
+from scorehmr_ros.geometry.rigs import Rig, ring_rig
+from scorehmr_ros.pipeline.streaming import StreamingConfig
 from scorehmr_ros.sim.render import RenderConfig, render_backdrop, render_frame, resized_camera
-from scorehmr_ros.sim.rigs import Rig, ring_rig
 from scorehmr_ros.sim.scene import GroundTruth, Scene, SceneConfig, generate_scene
 from scorehmr_ros.sim.scene_render import PAINTINGS, scene_meshes
 
@@ -124,8 +124,8 @@ def clip_stride(fps: float) -> int:
 
 def resolve_rig(spec: str) -> Rig:
     """``demo<N>`` (:data:`DEMO_RING`), any name of ``sim.rigs.make_rig``, or a rig YAML path (*.yaml, *.yml)."""
-    from scorehmr_ros.sim.rig_io import load_rig
-    from scorehmr_ros.sim.rigs import make_rig
+    from scorehmr_ros.geometry.rig_io import load_rig
+    from scorehmr_ros.geometry.rigs import make_rig
 
     if spec.endswith((".yaml", ".yml")):
         return load_rig(spec)

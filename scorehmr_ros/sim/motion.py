@@ -12,14 +12,14 @@ from pathlib import Path
 
 import numpy as np
 
-from scorehmr_ros.sim.kinematics import NUM_BODY_JOINTS, SMPL_MIRROR
-from scorehmr_ros.sim.rotations_np import (
+from scorehmr_ros.geometry.rotations_np import (
     axis_angle_to_matrix,
     is_rotation,
     matrix_to_quaternion,
     quaternion_slerp,
     quaternion_to_matrix,
 )
+from scorehmr_ros.sim.kinematics import NUM_BODY_JOINTS, SMPL_MIRROR
 
 #: SMPL shape coefficients carried by a clip.
 NUM_BETAS = 10

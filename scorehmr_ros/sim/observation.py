@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from scorehmr_ros.core.camera import Camera
+from scorehmr_ros.geometry.camera import Camera
 from scorehmr_ros.sim.layouts import KeypointLayout
 from scorehmr_ros.sim.raster import fragments_for_camera
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from scorehmr_ros.core.camera import Camera
+from scorehmr_ros.geometry.camera import Camera
 
 #: Triangles with a vertex closer than this to the camera plane are dropped, metres.
 NEAR_PLANE_M = 0.05

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from scorehmr_ros.geometry.rotations_np import fractional_rotation, minimal_rotation, quaternion_to_matrix
 from scorehmr_ros.sim import deepmimic
 from scorehmr_ros.sim.kinematics import (
     NUM_BODY_JOINTS,
@@ -36,7 +37,6 @@ from scorehmr_ros.sim.kinematics import (
     smpl_forward_kinematics,
 )
 from scorehmr_ros.sim.motion import NUM_BETAS, MotionClip
-from scorehmr_ros.sim.rotations_np import fractional_rotation, minimal_rotation, quaternion_to_matrix
 
 #: SMPL canonical body frame -> DeepMimic body frame.
 B_DM_SMPL = np.array([[0.0, 0.0, 1.0], [0.0, 1.0, 0.0], [-1.0, 0.0, 0.0]])

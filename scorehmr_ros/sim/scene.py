@@ -1,7 +1,7 @@
 """Synthetic scenes with ground truth: people following motion clips on a floor, seen by a rig.
 
 A scene is generated from a :class:`SceneConfig` and a body model (``BodyModel`` from
-``scorehmr_ros.core.body_model``; the generated stand-in when no SMPL is imported):
+``scorehmr_ros.body.body_model``; the generated stand-in when no SMPL is imported):
 1. each person p gets betas ~ N(0, betas_sigma^2), a clip (``clips`` cycled over the people,
    every second person mirrored), a random start phase and a placement: ``circle`` gives a random
    heading and a place on a circle of ``room_radius_m`` (re-drawn until no two pelvises come closer
@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from scorehmr_ros.core.camera import Camera
+from scorehmr_ros.geometry.camera import Camera
 from scorehmr_ros.sim.layouts import get_layout
 from scorehmr_ros.sim.motion import MotionClip, mirror, resample_clip, transform_clip
 from scorehmr_ros.sim.observation import ObservationConfig, Observations, keypoint_radii_m, observe

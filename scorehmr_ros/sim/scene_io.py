@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scorehmr_ros.core.camera import PLUMB_BOB_SIZE, Camera
+from scorehmr_ros.geometry.camera import PLUMB_BOB_SIZE, Camera
 from scorehmr_ros.sim.observation import Observations
 from scorehmr_ros.sim.scene import GroundTruth, Scene
 

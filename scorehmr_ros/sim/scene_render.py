@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scorehmr_ros.core.camera import Camera
+from scorehmr_ros.geometry.camera import Camera
 from scorehmr_ros.sim.paint import clothed_colours, flat_colours, person_rgb
 from scorehmr_ros.sim.render import Backdrop, RenderConfig, RenderError, render_backdrop, render_frame, resized_camera
 from scorehmr_ros.sim.scene import Scene, pose_bodies, rest_pose

@@ -13,9 +13,9 @@ from rclpy.executors import ExternalShutdownException
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image
 
-from scorehmr_ros.core.camera import Camera
-from scorehmr_ros.nodes.geometry_conversions import camera_to_camera_info
-from scorehmr_ros.nodes.image_conversions import numpy_to_image
+from scorehmr_ros.geometry.camera import Camera
+from scorehmr_ros.ros.geometry_conversions import camera_to_camera_info
+from scorehmr_ros.ros.image_conversions import numpy_to_image
 
 
 def main() -> None:

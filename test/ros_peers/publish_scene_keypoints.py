@@ -22,19 +22,19 @@ from tf2_msgs.msg import TFMessage
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from scorehmr_ros.assets.paths import ensure_standin_body_model  # noqa: E402
-from scorehmr_ros.core.body_model import BodyModel  # noqa: E402
+from scorehmr_ros.body.body_model import BodyModel  # noqa: E402
+from scorehmr_ros.geometry.rig_io import save_rig  # noqa: E402
+from scorehmr_ros.geometry.rigs import ring_rig  # noqa: E402
 from scorehmr_ros.msg import MultiViewKeypoints2D, SMPLBodyArray  # noqa: E402
-from scorehmr_ros.nodes.geometry_conversions import (  # noqa: E402
+from scorehmr_ros.perception.observations import MultiViewObservation, ViewObservation  # noqa: E402
+from scorehmr_ros.ros.geometry_conversions import (  # noqa: E402
     body_to_msg,
     camera_to_camera_info,
     matrix_to_transform,
     ns_to_stamp,
 )
-from scorehmr_ros.nodes.keypoint_conversions import observation_to_msg  # noqa: E402
-from scorehmr_ros.perception.observations import MultiViewObservation, ViewObservation  # noqa: E402
+from scorehmr_ros.ros.keypoint_conversions import observation_to_msg  # noqa: E402
 from scorehmr_ros.sim.live_rig import ground_truth_bodies  # noqa: E402
-from scorehmr_ros.sim.rig_io import save_rig  # noqa: E402
-from scorehmr_ros.sim.rigs import ring_rig  # noqa: E402
 from scorehmr_ros.sim.scene import SceneConfig, generate_scene  # noqa: E402
 
 from scene_observations import crossing_scenario, scene_sets  # noqa: E402

@@ -7,11 +7,9 @@ Heavy runtimes (TFLite, ONNX Runtime, mmpose) are imported only when a backend i
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
-from scorehmr_ros.core.config_fields import check_settings, setting
-from scorehmr_ros.perception.backends.types import KeypointEstimator, PersonDetector
-from scorehmr_ros.perception.layouts import LAYOUTS
+from scorehmr_ros.base.config_fields import check_settings, setting
+from scorehmr_ros.body.layouts import LAYOUTS
 
 DETECTOR_BACKENDS = ("blazepose", "yolox_onnx", "rtmdet_onnx", "mmdet")
 KEYPOINT_BACKENDS = ("blazepose", "rtmpose_onnx", "mmpose")
@@ -76,36 +74,3 @@ class KeypointConfig:
         check_settings(self)
         _check_files(self.backend, self.model_path, self.config_path)
         return self
-
-
-def _existing(path: str, what: str) -> Path:
-    file = Path(path).expanduser()
-    if not file.is_file():
-        raise FileNotFoundError(f"{what} not found: {file}")
-    return file
-
-
-def build_detector(config: DetectorConfig) -> PersonDetector:
-    """The person detector ``config`` describes (validated first)."""
-    config.validate()
-    if config.backend == "blazepose":
-        from scorehmr_ros.perception.backends.blazepose import BlazePoseDetector
-        return BlazePoseDetector(config=config)
-    if config.backend in ("yolox_onnx", "rtmdet_onnx"):
-        from scorehmr_ros.perception.backends.onnx_models import OnnxBoxDetector
-        return OnnxBoxDetector(config=config, model_path=_existing(config.model_path, "detector model"))
-    from scorehmr_ros.perception.backends.mmpose_backend import MMDetDetector
-    return MMDetDetector(config=config)
-
-
-def build_keypoint_estimator(config: KeypointConfig) -> KeypointEstimator:
-    """The keypoint estimator ``config`` describes (validated first)."""
-    config.validate()
-    if config.backend == "blazepose":
-        from scorehmr_ros.perception.backends.blazepose import BlazePoseLandmarker
-        return BlazePoseLandmarker(config=config)
-    if config.backend == "rtmpose_onnx":
-        from scorehmr_ros.perception.backends.onnx_models import RTMPoseEstimator
-        return RTMPoseEstimator(config=config, model_path=_existing(config.model_path, "keypoint model"))
-    from scorehmr_ros.perception.backends.mmpose_backend import MMPoseEstimator
-    return MMPoseEstimator(config=config)

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from scorehmr_ros.body.layouts import get_layout
 from scorehmr_ros.perception.backends.config import DetectorConfig, KeypointConfig
 from scorehmr_ros.perception.backends.types import (
     PerceptionError,
@@ -19,7 +20,6 @@ from scorehmr_ros.perception.backends.types import (
     PersonKeypoints,
     check_images,
 )
-from scorehmr_ros.perception.layouts import get_layout
 
 INSTALL_HINT = "see docs/perception.md, section 'mmpose backend' (mmcv, mmdet, mmpose and torchvision)"
 

@@ -25,6 +25,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from scorehmr_ros.body.layouts import get_layout
 from scorehmr_ros.perception.backends.blazepose_math import box_iou
 from scorehmr_ros.perception.backends.config import DetectorConfig, KeypointConfig
 from scorehmr_ros.perception.backends.types import (
@@ -33,7 +34,6 @@ from scorehmr_ros.perception.backends.types import (
     PersonKeypoints,
     check_images,
 )
-from scorehmr_ros.perception.layouts import get_layout
 
 DETECTOR_PAD_VALUE = 114
 YOLOX_STRIDES = (8, 16, 32)

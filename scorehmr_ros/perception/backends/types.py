@@ -13,7 +13,7 @@ from typing import Protocol
 
 import numpy as np
 
-from scorehmr_ros.perception.layouts import get_layout
+from scorehmr_ros.body.layouts import get_layout
 
 
 class PerceptionError(RuntimeError):

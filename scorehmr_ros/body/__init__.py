@@ -1,0 +1,3 @@
+"""The SMPL body model, joint layouts and counts, the keypoint body, inverse kinematics, body frames, mesh
+decimation.
+"""

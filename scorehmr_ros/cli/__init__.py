@@ -1,0 +1,1 @@
+"""Every command of `scorehmr-ros`: demo, process, fit, train, bench, engines, models, sim."""

@@ -1,0 +1,1 @@
+"""The score model (denoiser), the DDPM/DDIM schedule, checkpoints."""

@@ -1,0 +1,125 @@
+"""Data-term polish after the guided diffusion steps: rigid Gauss-Newton, then a few Adam steps on the body pose.
+
+The guided DDIM moves the body joints but barely the global orientation (its gradient is damped, see
+``CalibratedFitConfig.orient_gradient_scale``), so the fit keeps most of the initial orientation error. The
+polish removes it with the calibrated reprojection loss (:func:`multiview_guidance.reprojection_loss`: the
+official keypoint loss E12 of docs/scorehmr-reference.md summed over calibrated views). Steps, numbered within
+this module only:
+    (1) rigid update of a posed body about its root p₀ (world position of SMPL joint 0):
+        X' = exp([ω]ₓ)(X - p₀) + p₀ + δ,  so  G' = exp([ω]ₓ) G,  τ' = τ + δ  (the root does not move with G);
+        ∂X/∂(ω, δ) = [-[X - p₀]ₓ, I]  (3 x 6)
+    (2) Gauss-Newton with the robust loss's IRLS weights (as ``translation_hessian``):
+        H = Σ_{v,j} w c² (2σ⁴/(σ² + r²)²) (J_p ∂X/∂ξ)ᵀ (J_p ∂X/∂ξ),  g = Σ_j (∂X_j/∂ξ)ᵀ ∂L/∂X_j,
+        ξ = -(H + μ tr(H)/6 I)⁻¹ g  (Levenberg damping μ), a few iterations on the fixed posed joints
+        (no body model call: the pose does not change);
+    (3) ``pose_steps`` Adam steps on the 23 body joints' 6D rotations (step ``pose_lr``) and the translation,
+        starting from the result of (2): local refinement of the prior's pose on the data term.
+Shape letters: B bodies, V views, J joints (``scorehmr_ros.core``).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from scorehmr_ros.body.keypoint_body import KeypointBody
+from scorehmr_ros.fitting.multiview_guidance import (
+    MIN_DEPTH_M,
+    RigTensors,
+    project_to_views,
+    reprojection_loss,
+    row_rotations,
+    world_to_cameras,
+)
+from scorehmr_ros.geometry.rotations import axis_angle_to_matrix, matrix_to_rot6d, rot6d_to_matrix
+
+
+def skew(v: torch.Tensor) -> torch.Tensor:
+    """(..., 3) -> (..., 3, 3) cross-product matrices [v]ₓ."""
+    zero = torch.zeros_like(v[..., 0])
+    x, y, z = v.unbind(-1)
+    return torch.stack([torch.stack([zero, -z, y], -1), torch.stack([z, zero, -x], -1),
+                        torch.stack([-y, x, zero], -1)], -2)
+
+
+def rigid_jacobian(points_m: torch.Tensor, root_m: torch.Tensor) -> torch.Tensor:
+    """Step (1) above: (B, J, 3) points and (B, 3) roots -> ∂X/∂(ω, δ), (B, J, 3, 6)."""
+    eye = torch.eye(3, dtype=points_m.dtype).expand(*points_m.shape[:2], 3, 3)
+    return torch.cat([-skew(points_m - root_m[:, None]), eye], dim=-1)
+
+
+def rigid_gauss_newton_step(points_m: torch.Tensor, root_m: torch.Tensor, keypoints_px: torch.Tensor,
+                            rig: RigTensors, *, sigma_px: float, data_weight_px: float,
+                            damping: float) -> torch.Tensor:
+    """Step (2) above: the rigid step ξ = (ω, δ), (B, 6), for posed joints (B, 25, 3) with roots (B, 3) (a rig
+    with per-row extrinsics: each row against its own cameras)."""
+    points = points_m.detach().requires_grad_(True)
+    with torch.enable_grad():
+        loss = reprojection_loss(points, keypoints_px, rig, sigma_px=sigma_px, data_weight_px=data_weight_px).sum()
+        (grad_points,) = torch.autograd.grad(loss, points)  # (B, J, 3)
+    with torch.no_grad():
+        points = points.detach()
+        dX = rigid_jacobian(points, root_m)  # (B, J, 3, 6)
+        gradient = torch.einsum("bjxk,bjx->bk", dX, grad_points)
+        cam = world_to_cameras(points, rig)
+        depth = cam[..., 2].clamp_min(MIN_DEPTH_M)
+        focal = torch.stack([rig.K[:, 0, 0], rig.K[:, 1, 1]], dim=-1)[None, :, None]  # (1, V, 1, 2)
+        zeros = torch.zeros_like(depth)
+        rows = torch.stack([torch.stack([1 / depth, zeros, -cam[..., 0] / depth**2], dim=-1),
+                            torch.stack([zeros, 1 / depth, -cam[..., 1] / depth**2], dim=-1)], dim=-2)
+        pinhole = (focal[..., None] * rows) @ row_rotations(rig)  # (B, V, J, 2, 3)
+        full = pinhole @ dX[:, None]  # (B, V, J, 2, 6)
+        projected, depth_raw = project_to_views(points, rig)
+        residual_sq = (projected - keypoints_px[..., :2]) ** 2
+        irls = 2 * sigma_px**4 / (sigma_px**2 + residual_sq) ** 2
+        conf = keypoints_px[..., 2] * (depth_raw > MIN_DEPTH_M)
+        weight = (data_weight_px / rig.image_size_px.max(dim=-1).values) ** 2
+        scale = weight[None, :, None, None] * conf[..., None] ** 2 * irls  # (B, V, J, 2)
+        hessian = torch.einsum("bvjr,bvjrx,bvjry->bxy", scale, full, full)
+        trace = torch.diagonal(hessian, dim1=1, dim2=2).mean(dim=1).clamp_min(1e-9)
+        hessian = hessian + (damping * trace)[:, None, None] * torch.eye(6)
+        return -torch.linalg.solve(hessian, gradient[..., None])[..., 0]
+
+
+def rigid_polish(body: KeypointBody, *, rotations: torch.Tensor, betas: torch.Tensor, transl_m: torch.Tensor,
+                 keypoints_px: torch.Tensor, rig: RigTensors, iterations: int, sigma_px: float,
+                 data_weight_px: float, damping: float = 1e-3) -> tuple[torch.Tensor, torch.Tensor]:
+    """Steps (1)-(2) above, ``iterations`` times: new (global orientations (B, 3, 3), translations (B, 3))."""
+    orient, transl = rotations[:, 0].detach(), transl_m.detach()
+    if iterations < 1:
+        return orient, transl
+    with torch.no_grad():
+        joints = body(rotations=rotations, betas=betas, transl_m=transl)
+    points, root = joints.openpose_m, joints.smpl_joints_m[:, 0]
+    for _ in range(iterations):
+        step = rigid_gauss_newton_step(points, root, keypoints_px, rig, sigma_px=sigma_px,
+                                       data_weight_px=data_weight_px, damping=damping)
+        turn = axis_angle_to_matrix(step[:, :3])
+        points = torch.einsum("bxy,bjy->bjx", turn, points - root[:, None]) + root[:, None] + step[:, None, 3:]
+        root = root + step[:, 3:]
+        orient = turn @ orient
+        transl = transl + step[:, 3:]
+    return orient, transl
+
+
+def pose_polish(body: KeypointBody, *, rotations: torch.Tensor, betas: torch.Tensor, transl_m: torch.Tensor,
+                loss_fn, steps: int, pose_lr: float, transl_lr: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Step (3) above: ``steps`` Adam steps on the body joints (6D) and translation; global orientation kept.
+
+    loss_fn(joints) -> scalar loss of :class:`~scorehmr_ros.body.keypoint_body.KeypointJoints`.
+    Returns (rotations (B, 24, 3, 3), transl_m (B, 3)).
+    """
+    if steps < 1:
+        return rotations.detach(), transl_m.detach()
+    orient = rotations[:, :1].detach()
+    pose = matrix_to_rot6d(rotations[:, 1:].detach()).clone().requires_grad_(True)
+    transl = transl_m.detach().clone().requires_grad_(True)
+    optimizer = torch.optim.Adam([{"params": [pose], "lr": pose_lr}, {"params": [transl], "lr": transl_lr}])
+    with torch.enable_grad():
+        for _ in range(steps):
+            optimizer.zero_grad()
+            full = torch.cat([orient, rot6d_to_matrix(pose)], dim=1)
+            loss = loss_fn(body(rotations=full, betas=betas.detach(), transl_m=transl))
+            loss.backward()
+            optimizer.step()
+    with torch.no_grad():
+        return torch.cat([orient, rot6d_to_matrix(pose)], dim=1), transl.detach()

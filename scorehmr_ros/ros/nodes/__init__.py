@@ -1,0 +1,3 @@
+"""ROS 2 node executables (each module's ``main``); the conversions and runtime helpers they share live one folder
+up.
+"""

@@ -1,0 +1,162 @@
+"""person_detector: synchronized camera sets in, person boxes for every view out.
+
+Subscribes (relative names) ``<cam>/image_raw`` (or ``.../compressed``) and ``<cam>/camera_info``
+for each camera in ``cameras``; publishes ``detections`` (MultiViewKeypoints2D without
+keypoints), ``/diagnostics`` and, when enabled, ``<cam>/debug_image``. In the ``perception``
+executable a KeypointEstimatorNode is attached in-process and gets every set directly.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.node import Node
+from sensor_msgs.msg import Image
+
+from scorehmr_ros.msg import MultiViewKeypoints2D
+from scorehmr_ros.perception.backends.config import DetectorConfig
+from scorehmr_ros.perception.backends.factory import build_detector
+from scorehmr_ros.perception.backends.types import PerceptionError, PersonDetections
+from scorehmr_ros.perception.drawing import draw_observation
+from scorehmr_ros.perception.front import CameraFrame, FrontConfig, PerceptionFront, detection_warnings
+from scorehmr_ros.perception.observations import MultiViewObservation
+from scorehmr_ros.perception.synchronizer import NWaySynchronizer, SyncConfig, SyncedSet, describe_stats
+from scorehmr_ros.ros.camera_intake import CameraIntake
+from scorehmr_ros.ros.common import ThrottledWarnings, declare_camera_list, main_for, output_qos
+from scorehmr_ros.ros.diagnostics import camera_status, stage_status
+from scorehmr_ros.ros.geometry_conversions import ns_to_stamp
+from scorehmr_ros.ros.image_conversions import numpy_to_image
+from scorehmr_ros.ros.keypoint_conversions import observation_to_msg
+from scorehmr_ros.ros.parameters import ParameterGroup, declare_groups
+from scorehmr_ros.ros.set_worker import DropOldestWorker
+
+SYNC_POLL_PERIOD_S = 0.01  # how often a set past its deadline is looked for
+# The synchronizer's arrival clock is the node clock: stamps and arrivals then share one time base
+# (latency = arrival - stamp), and a replayed bag with use_sim_time keeps its deadlines in bag time.
+CAMERAS_DESCRIPTION = "camera names of the rig; topics <cam>/image_raw (or .../compressed) and <cam>/camera_info"
+
+#: Every parameter of the node, each group from one config dataclass of the core.
+PARAMETERS = (
+    ParameterGroup("", FrontConfig),
+    ParameterGroup("sync", SyncConfig, from_parameters=(("camera_names", "cameras"),)),
+    ParameterGroup("detector", DetectorConfig),
+)
+
+
+@dataclass(frozen=True)
+class DetectedSet:
+    """What an attached keypoint estimator receives for each set."""
+
+    detections: MultiViewObservation
+    raw_detections: list[PersonDetections]
+    frames: dict[str, CameraFrame]
+
+
+class PersonDetectorNode(Node):
+    """Synchronizes the rig's cameras and detects people in every view of each set."""
+
+    def __init__(self, *, node_name: str = "person_detector", **kwargs) -> None:
+        super().__init__(node_name, **kwargs)
+        cameras = declare_camera_list(self, CAMERAS_DESCRIPTION)
+        declare_groups(self, PARAMETERS)
+        self.warnings = ThrottledWarnings(log=self.get_logger().warning)
+
+        # Configure: validate, load the model, create publishers (raises with the reason on failure).
+        if not cameras:
+            raise ValueError("cameras: give the rig's camera names, e.g. -p cameras:=[cam0,cam1]")
+        self.config, sync_config, detector_config = (group.read(self) for group in PARAMETERS)
+        self.front = PerceptionFront(detector=build_detector(detector_config), estimator=None, config=self.config)
+        self.synchronizer: NWaySynchronizer[CameraFrame] = NWaySynchronizer(sync_config)
+        self.silent_after_s = sync_config.stale_s  # a camera the synchronizer stops waiting for is reported
+        self.listeners: list = []
+        self.detections_publisher = self.create_publisher(MultiViewKeypoints2D, "detections", output_qos())
+        self.diagnostics_publisher = self.create_publisher(DiagnosticArray, "/diagnostics", output_qos())
+        self.debug_publishers = {camera: self.create_publisher(Image, f"{camera}/debug_image", 1)
+                                 for camera in cameras} if self.config.publish_debug_image else {}
+        self.worker = DropOldestWorker(self._process, capacity=self.config.processing_queue,
+                                       name="person_detector", on_error=self._on_processing_error)
+        self.detect_times_s: list[float] = []
+
+        # Activate: subscriptions and timers (one mutually exclusive group: the synchronizer needs no lock).
+        intake_group = MutuallyExclusiveCallbackGroup()
+        self.intake = CameraIntake(self, cameras=cameras, transport=self.config.image_transport,
+                                   reliability=self.config.image_reliability, on_frame=self._on_frame,
+                                   warnings=self.warnings, callback_group=intake_group)
+        self.create_timer(SYNC_POLL_PERIOD_S, self._poll, callback_group=intake_group)
+        self.create_timer(self.config.diagnostics_period_s, self._publish_diagnostics)
+        self.get_logger().info(
+            f"ready: {len(cameras)} cameras {list(cameras)}, detector {detector_config.backend}, "
+            f"sync slop {sync_config.slop_s * 1e3:.0f} ms, k={sync_config.required_cameras} of {len(cameras)}, "
+            f"deadline {sync_config.deadline_s * 1e3:.0f} ms")
+
+    def attach(self, listener) -> None:
+        """Hand every detected set to ``listener(DetectedSet)`` in this process (no re-serialization)."""
+        self.listeners.append(listener)
+
+    # -- callbacks ----------------------------------------------------------------------------
+    def _on_frame(self, frame: CameraFrame) -> None:
+        now_ns = self.get_clock().now().nanoseconds
+        resets = self.synchronizer.stats.clock_resets
+        for synced in self.synchronizer.add(frame.camera, frame.stamp_ns, frame, now_ns=now_ns):
+            self._submit(synced)
+        if self.synchronizer.stats.clock_resets != resets:
+            self.warnings.warn("clock", f"camera {frame.camera}: image stamps went back by more than "
+                                        f"{self.synchronizer.config.clock_jump_s} s (a bag loop, a restarted "
+                                        "driver); the synchronizer starts afresh")
+
+    def _poll(self) -> None:
+        for synced in self.synchronizer.poll(now_ns=self.get_clock().now().nanoseconds):
+            self._submit(synced)
+
+    def _submit(self, synced: SyncedSet[CameraFrame]) -> None:
+        self.intake.record_set(synced.payloads, synced.missing)
+        self.worker.submit(synced)
+
+    def _process(self, synced: SyncedSet[CameraFrame]) -> None:
+        frames = list(synced.payloads.values())
+        start = time.perf_counter()
+        observation, raw = self.front.detect(synced.stamp_ns, frames, missing=synced.missing)
+        self.detect_times_s = (self.detect_times_s + [time.perf_counter() - start])[-50:]
+        for kind, text in detection_warnings(frames, raw):
+            self.warnings.warn(kind, text)
+        self.detections_publisher.publish(observation_to_msg(observation))
+        for listener in self.listeners:
+            listener(DetectedSet(detections=observation, raw_detections=raw, frames=dict(synced.payloads)))
+        for camera, publisher in self.debug_publishers.items():
+            if camera in synced.payloads:
+                frame = synced.payloads[camera]
+                debug = numpy_to_image(draw_observation(frame.image_bgr, observation, camera=camera),
+                                       encoding="bgr8")
+                debug.header.stamp, debug.header.frame_id = ns_to_stamp(frame.stamp_ns), frame.frame_id
+                publisher.publish(debug)
+
+    def _on_processing_error(self, error: Exception) -> None:
+        self.warnings.warn(f"processing:{type(error).__name__}", f"detector failed on a set: {error}; set dropped")
+
+    def _publish_diagnostics(self) -> None:
+        msg = DiagnosticArray()
+        msg.header.stamp = self.get_clock().now().to_msg()
+        stats = self.synchronizer.stats
+        msg.status = [stage_status(f"{self.get_name()}: detector", durations_s=self.detect_times_s,
+                                   processed=self.worker.processed, dropped=self.worker.dropped,
+                                   extra=describe_stats(stats), warnings=self.warnings.counts)]
+        now_s = self.get_clock().now().nanoseconds * 1e-9
+        msg.status += [camera_status(f"{self.get_name()}: camera {camera}", health=self.intake.current_health(camera),
+                                     sync=stats.cameras[camera], now_s=now_s, silent_after_s=self.silent_after_s)
+                       for camera in self.intake.health]
+        self.diagnostics_publisher.publish(msg)
+
+    def destroy_node(self) -> None:
+        if getattr(self, "worker", None) is not None:  # absent when the node failed to start
+            self.worker.stop()
+        super().destroy_node()
+
+
+main = main_for(PersonDetectorNode, startup_errors=(ValueError, PerceptionError, OSError))
+
+
+if __name__ == "__main__":
+    main()

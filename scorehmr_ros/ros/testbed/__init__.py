@@ -1,0 +1,3 @@
+"""The simulator's ROS face: the simulated camera rig node and the in-process demo graph (the only ROS code that
+imports sim).
+"""
