@@ -4,8 +4,8 @@ static edges at all times, the bounded cache, errors."""
 import numpy as np
 import pytest
 
-from scorehmr_ros.geometry.frame_tree import ExtrapolationError, FrameLookupError, FrameTree, poses_at, slerp_xyzw
-from scorehmr_ros.geometry.transforms import make_transform, quaternion_xyzw_to_matrix
+from scorehmr_ros.geometry.frame_tree import ExtrapolationError, FrameLookupError, FrameTree, poses_at
+from scorehmr_ros.geometry.transforms import make_transform, quaternion_xyzw_to_matrix, slerp_xyzw
 
 RNG = np.random.default_rng(7)
 S = 1_000_000_000  # ns per second

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from scorehmr_ros.geometry.rig_io import load_rig
-from scorehmr_ros.geometry.rotations_np import quaternion_to_matrix
+from scorehmr_ros.geometry.transforms import quaternion_xyzw_to_matrix
 from scorehmr_ros.pipeline.body_pipeline import rig_cameras
 from scorehmr_ros.ros.dds import dds_environment
 from scorehmr_ros.ros.launch_graph import (
@@ -145,7 +145,7 @@ def test_tf2_ros_static_publishers_carry_each_camera_pose(tmp_path):
         args = dict(zip(publisher.arguments[::2], publisher.arguments[1::2], strict=True))
         assert args["--frame-id"] == "map" and args["--child-frame-id"] == camera.frame_id
         T = np.eye(4)
-        T[:3, :3] = quaternion_to_matrix(np.array([float(args[k]) for k in ("--qw", "--qx", "--qy", "--qz")]))
+        T[:3, :3] = quaternion_xyzw_to_matrix(np.array([float(args[k]) for k in ("--qx", "--qy", "--qz", "--qw")]))
         T[:3, 3] = [float(args[k]) for k in ("--x", "--y", "--z")]
         np.testing.assert_allclose(T, camera.T_world_cam, atol=1e-9)
 

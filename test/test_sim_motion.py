@@ -46,7 +46,7 @@ def test_all_clips_parse_with_unit_quaternions_and_give_rotations(skeleton):
     for name in deepmimic.CLIP_NAMES:
         motion = deepmimic.load_motion(name, skeleton=skeleton)
         total_frames += motion.times_s.size
-        np.testing.assert_allclose(np.linalg.norm(motion.joint_quaternions, axis=-1), 1.0, atol=1e-12)
+        np.testing.assert_allclose(np.linalg.norm(motion.joint_quaternions_xyzw, axis=-1), 1.0, atol=1e-12)
         clip = retarget(motion, skeleton=skeleton, rest_joints_m=deepmimic_rest_joints(skeleton))
         assert clip.fps == 30.0
         assert clip.num_frames == int(np.floor(motion.duration_s * 30 + 1e-9)) + 1
@@ -91,7 +91,7 @@ def test_deepmimic_resampling_is_exact_at_knots(skeleton):
     motion = deepmimic.load_motion("roll", skeleton=skeleton)  # irregular knot spacing
     again = deepmimic.resample(motion, motion.times_s)
     np.testing.assert_allclose(again.root_position_m, motion.root_position_m, atol=1e-12)
-    np.testing.assert_allclose(again.joint_quaternions, motion.joint_quaternions, atol=1e-9)
+    np.testing.assert_allclose(again.joint_quaternions_xyzw, motion.joint_quaternions_xyzw, atol=1e-9)
     halfway = deepmimic.resample(motion, 0.5 * (motion.times_s[:-1] + motion.times_s[1:]))
     np.testing.assert_allclose(halfway.root_position_m,
                                0.5 * (motion.root_position_m[:-1] + motion.root_position_m[1:]), atol=1e-12)

@@ -48,3 +48,20 @@ def test_bad_inputs_are_named():
         matrix_to_quaternion_xyzw(np.full((3, 3), np.nan))
     with pytest.raises(TransformError, match="last row"):
         check_rigid_transform(np.vstack([np.eye(4)[:3], [1.0, 0, 0, 1]]))
+
+
+def test_slerp_is_batched_takes_the_short_arc_and_hits_both_ends():
+    from scipy.spatial.transform import Rotation
+
+    from scorehmr_ros.geometry.transforms import normalize_quaternion_xyzw, slerp_xyzw
+
+    q0 = Rotation.from_euler("z", [[0.0], [10.0], [170.0]], degrees=True).as_quat()  # (3, 4) x, y, z, w
+    q1 = Rotation.from_euler("z", [[90.0], [10.0], [-170.0]], degrees=True).as_quat()
+    half = slerp_xyzw(q0, -q1, np.array([0.5, 0.5, 0.5]))  # -q1: the same rotations, the long way round
+    expected = Rotation.from_euler("z", [[45.0], [10.0], [180.0]], degrees=True)
+    np.testing.assert_allclose((expected.inv() * Rotation.from_quat(half)).magnitude(), 0.0, atol=1e-9)
+    np.testing.assert_allclose(np.abs(np.sum(slerp_xyzw(q0, q1, 0.0) * q0, axis=-1)), 1.0, atol=1e-12)
+    np.testing.assert_allclose(np.abs(np.sum(slerp_xyzw(q0, q1, 1.0) * q1, axis=-1)), 1.0, atol=1e-12)
+    assert np.all(normalize_quaternion_xyzw(-q0)[:, 3] >= 0)
+    with pytest.raises(TransformError, match="zero norm"):
+        normalize_quaternion_xyzw(np.zeros(4))

@@ -31,14 +31,13 @@ from scorehmr_ros.geometry.transforms import (
     make_transform,
     matrix_to_quaternion_xyzw,
     quaternion_xyzw_to_matrix,
+    slerp_xyzw,
 )
 
 #: How long a dynamic edge's history reaches behind its newest sample (tf2's default cache time), seconds.
 DEFAULT_CACHE_DURATION_S = 10.0
 #: How far outside an edge's samples a lookup may hold the nearest sample instead of refusing, seconds.
 DEFAULT_EXTRAPOLATION_TOLERANCE_S = 0.005
-#: Quaternions closer than this (1 - |cos|) are interpolated linearly (slerp's sine ratio is 0/0 there).
-_SLERP_LINEAR_BELOW = 1e-9
 
 
 class FrameLookupError(LookupError):
@@ -55,21 +54,6 @@ class ExtrapolationError(FrameLookupError):
     def __init__(self, message: str, *, future: bool) -> None:
         super().__init__(message)
         self.future = future
-
-
-def slerp_xyzw(q0: np.ndarray, q1: np.ndarray, fraction: float) -> np.ndarray:
-    """Equation (1) above, rotation: the unit quaternion (x, y, z, w) a ``fraction`` of the way from q0 to q1 along
-    the shorter arc."""
-    q0 = q0 / np.linalg.norm(q0)
-    q1 = q1 / np.linalg.norm(q1)
-    cos = float(np.dot(q0, q1))
-    if cos < 0.0:  # q and -q are the same rotation: take the shorter way
-        q1, cos = -q1, -cos
-    if 1.0 - cos < _SLERP_LINEAR_BELOW:
-        q = (1.0 - fraction) * q0 + fraction * q1
-        return q / np.linalg.norm(q)
-    angle = np.arccos(min(cos, 1.0))
-    return (np.sin((1.0 - fraction) * angle) * q0 + np.sin(fraction * angle) * q1) / np.sin(angle)
 
 
 @dataclass

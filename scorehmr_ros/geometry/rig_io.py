@@ -27,7 +27,7 @@ import yaml
 
 from scorehmr_ros.geometry.camera import Camera, CameraError
 from scorehmr_ros.geometry.rigs import Rig, RigError
-from scorehmr_ros.geometry.rotations_np import matrix_to_quaternion, quaternion_to_matrix
+from scorehmr_ros.geometry.transforms import matrix_to_quaternion_xyzw, quaternion_xyzw_to_matrix
 
 _CAMERA_KEYS = ("name", "width", "height", "K", "position_m", "orientation_xyzw")
 
@@ -35,7 +35,7 @@ _CAMERA_KEYS = ("name", "width", "height", "K", "position_m", "orientation_xyzw"
 def camera_to_dict(camera: Camera) -> dict:
     """The YAML mapping of one camera (plain Python floats and lists)."""
     T_world_cam = camera.T_world_cam
-    w, x, y, z = matrix_to_quaternion(T_world_cam[:3, :3])
+    x, y, z, w = matrix_to_quaternion_xyzw(T_world_cam[:3, :3])
     return {
         "name": camera.name,
         "frame_id": camera.frame_id,
@@ -97,7 +97,7 @@ def camera_from_dict(entry: dict, *, where: str = "camera") -> Camera:
     position = _numbers(where, "position_m", entry["position_m"], (3,), "3 numbers [x, y, z] in metres")
     if abs(np.linalg.norm(quaternion) - 1.0) > 1e-3:
         raise RigError(f"{where}: orientation_xyzw must be a unit quaternion, norm is {np.linalg.norm(quaternion)}")
-    R_world_cam = quaternion_to_matrix(np.roll(quaternion, 1))
+    R_world_cam = quaternion_xyzw_to_matrix(quaternion)
     K = _numbers(where, "K", entry["K"], (3, 3), "a 3x3 matrix of numbers [[fx, 0, cx], [0, fy, cy], [0, 0, 1]]")
     width, height = _integer(where, "width", entry["width"]), _integer(where, "height", entry["height"])
     distortion = _numbers(where, "distortion", entry.get("distortion") or [], (None,), "a list of numbers")

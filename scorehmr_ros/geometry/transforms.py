@@ -1,7 +1,9 @@
 """Rigid transforms and quaternions in numpy (float64), for frames, TF and messages.
 
-Quaternions here are (x, y, z, w), the order of geometry_msgs/Quaternion and tf2.
-The torch rotations used inside the fitter live in ``core.rotations``.
+This is the package's one quaternion API, (x, y, z, w) as geometry_msgs/Quaternion and tf2 order them; files
+that store another order (DeepMimic clips, w first) are reordered where they are read. The only other
+quaternions are internal to the official axis-angle -> matrix conversion in ``geometry/rotations.py`` (torch),
+which keeps the official code's w-first order so that its golden test compares like with like.
 """
 
 from __future__ import annotations
@@ -37,6 +39,49 @@ def quaternion_xyzw_to_matrix(quaternion_xyzw: np.ndarray) -> np.ndarray:
         ],
         axis=-2,
     )
+
+
+def normalize_quaternion_xyzw(quaternion_xyzw: np.ndarray) -> np.ndarray:
+    """(..., 4) quaternions (x, y, z, w) -> the same rotations as unit quaternions with w >= 0.
+
+    Zero or non-finite quaternions raise TransformError.
+    """
+    q = np.asarray(quaternion_xyzw, dtype=np.float64)
+    if q.shape[-1:] != (4,):
+        raise TransformError(f"quaternion: expected shape (..., 4), got {q.shape}")
+    if not np.all(np.isfinite(q)):
+        raise TransformError("quaternion: contains NaN or infinite values")
+    norm = np.linalg.norm(q, axis=-1, keepdims=True)
+    if np.any(norm < 1e-12):
+        raise TransformError("quaternion: zero norm, not a rotation")
+    q = q / norm
+    return np.where(q[..., 3:] < 0, -q, q)
+
+
+#: Quaternions closer than this (1 - |cos|) are interpolated linearly (slerp's sine ratio is 0/0 there).
+_SLERP_LINEAR_BELOW = 1e-9
+
+
+def slerp_xyzw(q0_xyzw: np.ndarray, q1_xyzw: np.ndarray, fraction: np.ndarray | float) -> np.ndarray:
+    """Spherical linear interpolation of (..., 4) quaternions (x, y, z, w) along the shorter arc.
+
+    q(s) = sin((1 - s) θ) / sin θ · q0 + sin(s θ) / sin θ · q1, cos θ = |q0 · q1| (q1 negated when q0 · q1 < 0: q and
+    -q are one rotation); linear and renormalised where θ is tiny. ``fraction`` s broadcasts against (...,);
+    s = 0 gives q0 and s = 1 gives q1 (up to sign). Returns unit quaternions.
+    """
+    q0 = normalize_quaternion_xyzw(q0_xyzw)
+    q1 = normalize_quaternion_xyzw(q1_xyzw)
+    s = np.asarray(fraction, dtype=np.float64)[..., None]
+    cos = np.sum(q0 * q1, axis=-1, keepdims=True)
+    q1 = np.where(cos < 0.0, -q1, q1)
+    cos = np.minimum(np.abs(cos), 1.0)
+    near = 1.0 - cos < _SLERP_LINEAR_BELOW
+    angle = np.arccos(cos)
+    sin = np.where(near, 1.0, np.sin(angle))
+    w0 = np.where(near, 1.0 - s, np.sin((1.0 - s) * angle) / sin)
+    w1 = np.where(near, s, np.sin(s * angle) / sin)
+    q = w0 * q0 + w1 * q1
+    return q / np.linalg.norm(q, axis=-1, keepdims=True)
 
 
 def matrix_to_quaternion_xyzw(R: np.ndarray) -> np.ndarray:

@@ -341,10 +341,10 @@ def scorehmr_description(config: RigLaunch, *, parameter_files: Sequence[str] = 
 
 def static_transform_arguments(camera, *, world_frame: str) -> tuple[str, ...]:
     """``tf2_ros static_transform_publisher`` arguments for one camera's pose (world -> optical frame)."""
-    from scorehmr_ros.geometry.rotations_np import matrix_to_quaternion
+    from scorehmr_ros.geometry.transforms import matrix_to_quaternion_xyzw
 
     T_world_cam = camera.T_world_cam
-    w, x, y, z = matrix_to_quaternion(T_world_cam[:3, :3])
+    x, y, z, w = matrix_to_quaternion_xyzw(T_world_cam[:3, :3])
     position = T_world_cam[:3, 3]
     values = {"--x": position[0], "--y": position[1], "--z": position[2], "--qx": x, "--qy": y, "--qz": z, "--qw": w}
     arguments = [item for flag, value in values.items() for item in (flag, repr(float(np.round(value, 12))))]

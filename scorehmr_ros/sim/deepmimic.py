@@ -3,7 +3,8 @@
 A clip file is JSON with "Loop" ("wrap" or "none") and "Frames", each frame 44 numbers:
 duration_s, root position (3), root quaternion, then chest, neck, right hip, right knee (1 angle),
 right ankle, right shoulder, right elbow (1 angle), left hip, left knee, left ankle, left shoulder,
-left elbow (1 angle). Quaternions are (w, x, y, z), some not unit length (normalized here).
+left elbow (1 angle). The file's quaternions are (w, x, y, z), some not unit length: they are reordered to the
+package's (x, y, z, w) and normalised where they are read.
 The DeepMimic world and body frames are Y-up; at rest the humanoid faces +x with its right side
 at +z and its arms hanging down. Joint offsets come from ``humanoid/humanoid.urdf`` scaled by 0.25
 (pybullet loads it with globalScaling=0.25); the file ends with a NUL byte.
@@ -18,11 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scorehmr_ros.geometry.rotations_np import (
-    normalize_quaternion,
-    quaternion_slerp,
-    quaternion_to_matrix,
-)
+from scorehmr_ros.geometry.transforms import normalize_quaternion_xyzw, quaternion_xyzw_to_matrix, slerp_xyzw
 
 #: pybullet loads humanoid.urdf with globalScaling=0.25; motion root positions are already metres.
 URDF_SCALE = 0.25
@@ -76,8 +73,8 @@ class DeepMimicMotion:
         name: clip name (e.g. "walk").
         times_s: (K,) knot times, seconds, starting at 0, strictly increasing.
         root_position_m: (K, 3) root (pelvis) position, metres.
-        root_quaternion: (K, 4) root orientation (w, x, y, z), unit.
-        joint_quaternions: (K, 12, 4) parent-relative rotations of ``FRAME_JOINTS`` (revolute joints
+        root_quaternion_xyzw: (K, 4) root orientation (x, y, z, w), unit.
+        joint_quaternions_xyzw: (K, 12, 4) parent-relative rotations of ``FRAME_JOINTS`` (revolute joints
             converted to quaternions about their axis), unit.
         loops: True for "wrap" clips whose last frame repeats the first pose.
     """
@@ -85,8 +82,8 @@ class DeepMimicMotion:
     name: str
     times_s: np.ndarray
     root_position_m: np.ndarray
-    root_quaternion: np.ndarray
-    joint_quaternions: np.ndarray
+    root_quaternion_xyzw: np.ndarray
+    joint_quaternions_xyzw: np.ndarray
     loops: bool
 
     @property
@@ -139,6 +136,11 @@ def load_skeleton(urdf_path: str | Path | None = None) -> DeepMimicSkeleton:
     return DeepMimicSkeleton(offsets_m=offsets, revolute_axes=axes)
 
 
+def _file_quaternion_to_xyzw(quaternion_wxyz: np.ndarray) -> np.ndarray:
+    """(K, 4) quaternions as a DeepMimic file stores them (w, x, y, z) -> unit (x, y, z, w)."""
+    return normalize_quaternion_xyzw(np.roll(quaternion_wxyz, -1, axis=-1))
+
+
 def parse_motion(data: dict, *, name: str, skeleton: DeepMimicSkeleton) -> DeepMimicMotion:
     """Arrays from a parsed clip JSON dict ({"Loop": ..., "Frames": [[44 numbers], ...]})."""
     frames = np.asarray(data.get("Frames", []), dtype=np.float64)
@@ -152,15 +154,15 @@ def parse_motion(data: dict, *, name: str, skeleton: DeepMimicSkeleton) -> DeepM
     column = 8
     for joint, dof in FRAME_JOINTS:
         if dof == 4:
-            quats.append(normalize_quaternion(frames[:, column:column + 4]))
+            quats.append(_file_quaternion_to_xyzw(frames[:, column:column + 4]))
         else:
             half = 0.5 * frames[:, column]
             axis = skeleton.revolute_axes[joint]
-            quats.append(np.concatenate([np.cos(half)[:, None], np.sin(half)[:, None] * axis], axis=1))
+            quats.append(np.concatenate([np.sin(half)[:, None] * axis, np.cos(half)[:, None]], axis=1))
         column += dof
     return DeepMimicMotion(
         name=name, times_s=times, root_position_m=frames[:, 1:4].copy(),
-        root_quaternion=normalize_quaternion(frames[:, 4:8]), joint_quaternions=np.stack(quats, axis=1),
+        root_quaternion_xyzw=_file_quaternion_to_xyzw(frames[:, 4:8]), joint_quaternions_xyzw=np.stack(quats, axis=1),
         loops=data.get("Loop", "none") == "wrap",
     )
 
@@ -187,10 +189,10 @@ def resample(motion: DeepMimicMotion, times_s: np.ndarray) -> DeepMimicMotion:
     fraction = np.clip((t - motion.times_s[lower]) / span, 0.0, 1.0)
     weight = fraction[:, None]
     position = (1 - weight) * motion.root_position_m[lower] + weight * motion.root_position_m[upper]
-    root = quaternion_slerp(motion.root_quaternion[lower], motion.root_quaternion[upper], fraction)
-    joints = quaternion_slerp(motion.joint_quaternions[lower], motion.joint_quaternions[upper], fraction[:, None])
-    return DeepMimicMotion(name=motion.name, times_s=t, root_position_m=position, root_quaternion=root,
-                           joint_quaternions=joints, loops=False)
+    root = slerp_xyzw(motion.root_quaternion_xyzw[lower], motion.root_quaternion_xyzw[upper], fraction)
+    joints = slerp_xyzw(motion.joint_quaternions_xyzw[lower], motion.joint_quaternions_xyzw[upper], fraction[:, None])
+    return DeepMimicMotion(name=motion.name, times_s=t, root_position_m=position, root_quaternion_xyzw=root,
+                           joint_quaternions_xyzw=joints, loops=False)
 
 
 def repeat_cycles(motion: DeepMimicMotion, num_cycles: int) -> DeepMimicMotion:
@@ -211,8 +213,10 @@ def repeat_cycles(motion: DeepMimicMotion, num_cycles: int) -> DeepMimicMotion:
         times_s=np.concatenate([motion.times_s] + [motion.times_s[1:] + c * motion.duration_s for c in cycles]),
         root_position_m=np.concatenate([motion.root_position_m] + [motion.root_position_m[1:] + c * shift
                                                                    for c in cycles]),
-        root_quaternion=np.concatenate([motion.root_quaternion] + [motion.root_quaternion[1:] for _ in cycles]),
-        joint_quaternions=np.concatenate([motion.joint_quaternions] + [motion.joint_quaternions[1:] for _ in cycles]),
+        root_quaternion_xyzw=np.concatenate([motion.root_quaternion_xyzw]
+                                            + [motion.root_quaternion_xyzw[1:] for _ in cycles]),
+        joint_quaternions_xyzw=np.concatenate([motion.joint_quaternions_xyzw]
+                                              + [motion.joint_quaternions_xyzw[1:] for _ in cycles]),
         loops=True,
     )
 
@@ -220,12 +224,12 @@ def repeat_cycles(motion: DeepMimicMotion, num_cycles: int) -> DeepMimicMotion:
 def forward_kinematics(motion: DeepMimicMotion, skeleton: DeepMimicSkeleton) -> np.ndarray:
     """(K, 15, 3) joint positions in the DeepMimic world, metres, in ``FK_JOINTS`` order."""
     joint_index = {name: i for i, (name, _) in enumerate(FRAME_JOINTS)}
-    rotations: dict[str, np.ndarray] = {"root": quaternion_to_matrix(motion.root_quaternion)}
+    rotations: dict[str, np.ndarray] = {"root": quaternion_xyzw_to_matrix(motion.root_quaternion_xyzw)}
     positions: dict[str, np.ndarray] = {"root": motion.root_position_m}
     for name in FK_JOINTS[1:]:
         parent = PARENTS[name]
         positions[name] = positions[parent] + rotations[parent] @ skeleton.offsets_m[name]
-        local = (quaternion_to_matrix(motion.joint_quaternions[:, joint_index[name]])
+        local = (quaternion_xyzw_to_matrix(motion.joint_quaternions_xyzw[:, joint_index[name]])
                  if name in joint_index else np.eye(3))
         rotations[name] = rotations[parent] @ local
     return np.stack([positions[name] for name in FK_JOINTS], axis=1)

@@ -12,13 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from scorehmr_ros.geometry.rotations_np import (
-    axis_angle_to_matrix,
-    is_rotation,
-    matrix_to_quaternion,
-    quaternion_slerp,
-    quaternion_to_matrix,
-)
+from scorehmr_ros.geometry.rotations_np import axis_angle_to_matrix, is_rotation
+from scorehmr_ros.geometry.transforms import matrix_to_quaternion_xyzw, quaternion_xyzw_to_matrix, slerp_xyzw
 from scorehmr_ros.sim.kinematics import NUM_BODY_JOINTS, SMPL_MIRROR
 
 #: SMPL shape coefficients carried by a clip.
@@ -103,8 +98,8 @@ def resample_clip(clip: MotionClip, *, fps: float) -> MotionClip:
     lower = np.minimum(np.floor(source + 1e-9).astype(int), clip.num_frames - 1)
     upper = np.minimum(lower + 1, clip.num_frames - 1)
     fraction = np.where(upper > lower, np.clip(source - lower, 0.0, 1.0), 0.0)
-    quats = matrix_to_quaternion(clip.rotations)
-    rotations = quaternion_to_matrix(quaternion_slerp(quats[lower], quats[upper], fraction[:, None]))
+    quats = matrix_to_quaternion_xyzw(clip.rotations)
+    rotations = quaternion_xyzw_to_matrix(slerp_xyzw(quats[lower], quats[upper], fraction[:, None]))
     exact = fraction < 1e-9
     rotations[exact] = clip.rotations[lower[exact]]
     weight = fraction[:, None]

@@ -28,7 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from scorehmr_ros.geometry.rotations_np import fractional_rotation, minimal_rotation, quaternion_to_matrix
+from scorehmr_ros.geometry.rotations_np import fractional_rotation, minimal_rotation
+from scorehmr_ros.geometry.transforms import quaternion_xyzw_to_matrix
 from scorehmr_ros.sim import deepmimic
 from scorehmr_ros.sim.kinematics import (
     NUM_BODY_JOINTS,
@@ -133,7 +134,7 @@ def _smpl_local_rotations(motion: deepmimic.DeepMimicMotion, align: dict[int, np
                           config: RetargetConfig) -> np.ndarray:
     """(K, 23, 3, 3) SMPL body pose in SMPL's canonical frame from DeepMimic joint quaternions."""
     names = [name for name, _ in deepmimic.FRAME_JOINTS]
-    local_dm = quaternion_to_matrix(motion.joint_quaternions)  # (K, 12, 3, 3) DeepMimic body frame
+    local_dm = quaternion_xyzw_to_matrix(motion.joint_quaternions_xyzw)  # (K, 12, 3, 3) DeepMimic body frame
     num_frames = local_dm.shape[0]
     pose = np.tile(np.eye(3), (num_frames, NUM_BODY_JOINTS + 1, 1, 1))
     chest = local_dm[:, names.index("chest")]
@@ -187,7 +188,7 @@ def retarget(motion: deepmimic.DeepMimicMotion, *, skeleton: deepmimic.DeepMimic
     sampled = deepmimic.resample(motion, times)
     align = _alignment_rotations(rest, skeleton)
     body_pose = _smpl_local_rotations(sampled, align, config)
-    global_orient = M_WORLD_DM @ quaternion_to_matrix(sampled.root_quaternion) @ B_DM_SMPL
+    global_orient = M_WORLD_DM @ quaternion_xyzw_to_matrix(sampled.root_quaternion_xyzw) @ B_DM_SMPL
     dm_leg = np.mean([np.linalg.norm(skeleton.offsets_m[f"{s}_knee"]) + np.linalg.norm(skeleton.offsets_m[f"{s}_ankle"])
                       for s in ("left", "right")])
     scale = leg_length_m(rest) / dm_leg if config.scale_trajectory else 1.0
