@@ -156,15 +156,6 @@ class Diffusion(nn.Module):
         return ModelPrediction(pred_noise=pred_noise, pred_x0=pred_x0)
 
     @torch.inference_mode()
-    def ddim_invert(self, x0: torch.Tensor, cond: torch.Tensor | None, *, sample_start: int, step: int) -> torch.Tensor:
-        """Deterministic DDIM inversion of a clean (B, D) x_0 up to x_S over :func:`ddim_inversion_pairs`."""
-        x_t = x0
-        for t, t_next in ddim_inversion_pairs(sample_start=sample_start, step=step):  # (0, k), ..., (S-k, S)
-            prediction = self.predict(x_t, t, cond, clip_x0=False)
-            x_t = self.ddim_step(prediction.pred_x0, prediction.pred_noise, t_next)
-        return x_t
-
-    @torch.inference_mode()
     def ddim_sample(
         self, cond: torch.Tensor | None, *, batch_size: int, sample_start: int, step: int,
         generator: torch.Generator | None = None, clip_x0: bool = True,

@@ -107,15 +107,6 @@ class Camera:
         """(3,) camera centre in world coordinates, metres."""
         return -self.R_cam_world.T @ self.t_cam_world_m
 
-    def with_pose(self, T_cam_world: np.ndarray) -> Camera:
-        """A copy with a new (4, 4) world -> camera transform."""
-        T = _as_array(f"camera {self.name!r} T_cam_world", T_cam_world, (4, 4))
-        return Camera(
-            name=self.name, K=self.K, width_px=self.width_px, height_px=self.height_px,
-            R_cam_world=T[:3, :3], t_cam_world_m=T[:3, 3],
-            distortion_model=self.distortion_model, distortion=self.distortion, frame_id=self.frame_id,
-        )
-
     # -- projection ---------------------------------------------------------------------
     def world_to_camera(self, points_world_m: np.ndarray) -> np.ndarray:
         """(..., 3) world points -> (..., 3) camera-frame points, metres."""
