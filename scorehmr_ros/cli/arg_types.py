@@ -39,3 +39,34 @@ def int_list(*, minimum: int | None = None, maximum: int | None = None) -> Calla
 
     parse.__name__ = "int list"
     return parse
+
+
+def add_config_arguments(parser: argparse.ArgumentParser, config_class: type,
+                         aliases: dict[str, tuple[str, ...]] | None = None) -> None:
+    """One ``--flag`` per field of a settings dataclass (``base.config_fields.setting``): its default, description,
+    unit and choices, so a command's options and the dataclass never disagree. bool fields get ``--x/--no-x``,
+    ``tuple[str, ...]`` fields take several values; ``aliases`` adds extra flags per field name."""
+    import dataclasses
+
+    from scorehmr_ros.base.config_fields import setting_info
+
+    for field in dataclasses.fields(config_class):
+        info = setting_info(field)
+        flags = ("--" + field.name.replace("_", "-"), *(aliases or {}).get(field.name, ()))
+        help_text = info.description + (f" [{info.unit}]" if info.unit else "")
+        if field.type in ("bool", bool):
+            parser.add_argument(*flags, action=argparse.BooleanOptionalAction, default=field.default, help=help_text)
+        elif field.type in ("tuple[str, ...]",):
+            parser.add_argument(*flags, nargs="+", default=list(field.default), help=help_text)
+        else:
+            kind = {"int": int, "float": float, "str": str}[str(field.type)]
+            parser.add_argument(*flags, type=kind, default=field.default, choices=info.choices or None,
+                                help=help_text)
+
+
+def config_from_arguments(args: argparse.Namespace, config_class: type):
+    """The ``config_class`` instance the flags of :func:`add_config_arguments` describe (validate() not called)."""
+    import dataclasses
+
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(config_class)}
+    return config_class(**{name: tuple(value) if isinstance(value, list) else value for name, value in values.items()})

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 
-from scorehmr_ros.base.config_fields import setting_info
-
-_FLAG_TYPES = {int: int, float: float, str: str, bool: None}
+from scorehmr_ros.cli.arg_types import add_config_arguments, config_from_arguments
 
 
 def add_parser(subparsers) -> None:
@@ -16,17 +13,7 @@ def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "demo", help="run the whole graph on a simulated rig (real DDS) and report accuracy and latency",
         description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    for field in dataclasses.fields(DemoConfig):
-        info = setting_info(field)
-        flag = "--" + field.name.replace("_", "-")
-        help_text = info.description + (f" [{info.unit}]" if info.unit else "")
-        if field.type in ("bool", bool):
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=field.default, help=help_text)
-        elif field.type in ("tuple[str, ...]",):
-            parser.add_argument(flag, nargs="+", default=list(field.default), help=help_text)
-        else:
-            kind = {"int": int, "float": float, "str": str}[str(field.type)]
-            parser.add_argument(flag, type=kind, default=field.default, help=help_text)
+    add_config_arguments(parser, DemoConfig)
     parser.set_defaults(run=run)
 
 
@@ -36,10 +23,8 @@ def run(args: argparse.Namespace) -> int:
     from scorehmr_ros.ros.testbed.demo import DemoConfig, run_demo
     from scorehmr_ros.ros.testbed.demo_report import summary_markdown
 
-    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(DemoConfig)}
-    values["clips"] = tuple(values["clips"])
     try:
-        config = DemoConfig(**values).validate()
+        config = config_from_arguments(args, DemoConfig).validate()
     except ValueError as error:
         logging.getLogger(__name__).error("%s", error)
         return 2

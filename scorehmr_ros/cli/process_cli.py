@@ -5,9 +5,8 @@ the nodes' processing runs in bag time (``scorehmr_ros/ros/offline_processing.py
 from __future__ import annotations
 
 import argparse
-import dataclasses
 
-from scorehmr_ros.base.config_fields import setting_info
+from scorehmr_ros.cli.arg_types import add_config_arguments, config_from_arguments
 
 #: Short flags for some fields (the long form is always there too).
 _ALIASES = {"rig_file": ("--rig",)}
@@ -25,18 +24,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("input", help="input bag folder (rosbag2, sqlite3 or MCAP) with "
                                       "<camera>/image_raw[/compressed] and <camera>/camera_info topics")
     parser.add_argument("output", help="output bag folder to create (must not exist)")
-    for field in dataclasses.fields(ProcessConfig):
-        info = setting_info(field)
-        flags = ("--" + field.name.replace("_", "-"), *_ALIASES.get(field.name, ()))
-        help_text = info.description + (f" [{info.unit}]" if info.unit else "")
-        if field.type in ("bool", bool):
-            parser.add_argument(*flags, action=argparse.BooleanOptionalAction, default=field.default, help=help_text)
-        elif field.type in ("tuple[str, ...]",):
-            parser.add_argument(*flags, nargs="+", default=list(field.default), help=help_text)
-        else:
-            kind = {"int": int, "float": float, "str": str}[str(field.type)]
-            parser.add_argument(*flags, type=kind, default=field.default, choices=info.choices or None,
-                                help=help_text)
+    add_config_arguments(parser, ProcessConfig, aliases=_ALIASES)
     parser.set_defaults(run=run)
 
 
@@ -49,10 +37,8 @@ def run(args: argparse.Namespace) -> int:
     from scorehmr_ros.ros.recording import BagError
 
     logger = logging.getLogger("scorehmr_ros.process")
-    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(ProcessConfig)}
-    values = {name: tuple(value) if isinstance(value, list) else value for name, value in values.items()}
     try:
-        config = ProcessConfig(**values).validate()
+        config = config_from_arguments(args, ProcessConfig).validate()
         summary = process_bag(args.input, args.output, config=config)
     # every file or setting problem is one line naming it (BagError, ProcessError and ParameterFileError are
     # ValueErrors; a bad checkpoint or detector model file raises RuntimeErrors of their own)
