@@ -2,6 +2,7 @@
 body pipeline given each set's camera poses keeps bodies in ``map`` as accurate as with the rig held fixed, with
 stable ids and no ghost from the ego-motion."""
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -131,7 +132,8 @@ def test_bodies_in_map_are_as_accurate_as_with_the_rig_fixed(runs):
     scene, out = runs
     errors = {name: body_errors_m(bodies, sets, scene.smpl_joints_world_m) for name, (bodies, sets, _) in out.items()}
     fixed, moving = errors["fixed"].mean(), errors["moving"].mean()
-    print(f"same scene, MPJPE in map: fixed rig {fixed * 1e3:.1f} mm, moving base {moving * 1e3:.1f} mm")  # -s shows it
+    logging.getLogger(__name__).info("same scene, MPJPE in map: fixed rig %.1f mm, moving base %.1f mm",
+                                     fixed * 1e3, moving * 1e3)  # pytest --log-cli-level=INFO shows it
     assert fixed < 0.05, f"fixed rig MPJPE {fixed * 1e3:.1f} mm"
     assert moving <= fixed + MOVING_MPJPE_MARGIN_M, f"MPJPE moving {moving * 1e3:.1f} mm, fixed {fixed * 1e3:.1f} mm"
     assert len(errors["moving"]) >= 2 * 20  # both people, (nearly) every set
