@@ -126,11 +126,18 @@ def _plumb_bob_and_jacobian(xy: np.ndarray, coeffs: np.ndarray) -> tuple[np.ndar
     return distorted, jacobian
 
 
+#: Newton undistortion stops when no normalized coordinate moves by more than this (1e-12 of the focal length:
+#: far below a pixel at any resolution).
+UNDISTORT_STEP_TOLERANCE = 1e-12
+
+
 def undistort_normalized(points_px: np.ndarray, camera: Camera, *, iterations: int = 20) -> np.ndarray:
     """(..., 2) pixel points of ``camera`` -> (..., 2) undistorted normalized coordinates (x/z, y/z).
 
     Without distortion this is K^-1 [u, v, 1]. With plumb-bob it solves distort(x) = x_d by Newton
-    iterations from x = x_d (2x2 solves in closed form, batched).
+    iterations from x = x_d (2x2 solves in closed form, batched), at most ``iterations``: it stops once no point
+    moves by more than :data:`UNDISTORT_STEP_TOLERANCE` (Newton converges in a few steps for real lenses; the
+    fixed 20 iterations were most of the association's time on 1080p footage).
     """
     points = np.asarray(points_px, dtype=np.float64)
     if points.shape[-1:] != (2,):
@@ -148,6 +155,8 @@ def undistort_normalized(points_px: np.ndarray, camera: Camera, *, iterations: i
         step_x = (jac[..., 1, 1] * residual[..., 0] - jac[..., 0, 1] * residual[..., 1]) / det
         step_y = (jac[..., 0, 0] * residual[..., 1] - jac[..., 1, 0] * residual[..., 0]) / det
         xy = xy + np.stack([step_x, step_y], axis=-1)
+        if max(np.abs(step_x).max(initial=0.0), np.abs(step_y).max(initial=0.0)) < UNDISTORT_STEP_TOLERANCE:
+            break
     return xy
 
 
