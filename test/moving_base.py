@@ -13,6 +13,7 @@ from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
+from scorehmr_ros.base.units import NS_PER_S
 from scorehmr_ros.geometry.camera import Camera
 from scorehmr_ros.geometry.rigs import ring_rig
 from scorehmr_ros.geometry.transforms import invert_transform, make_transform
@@ -20,7 +21,7 @@ from scorehmr_ros.sim.layouts import get_layout
 from scorehmr_ros.sim.observation import Observations, keypoint_radii_m, observe
 from scorehmr_ros.sim.scene import SceneConfig, generate_scene, pose_bodies, rest_pose
 
-from scene_observations import NS_PER_S, scene_sets
+from scene_observations import scene_sets
 
 BASE_FRAME = "base_link"
 FPS = 5.0

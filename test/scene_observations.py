@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from scorehmr_ros.base.units import NS_PER_S
 from scorehmr_ros.perception.observations import MultiViewObservation, ViewObservation
-
-NS_PER_S = 1_000_000_000
 
 
 def scene_sets(scene, *, seed: int = 0, start_ns: int = 1_000 * NS_PER_S) -> list[MultiViewObservation]:

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from scorehmr_ros.assets.paths import ensure_standin_body_model
+from scorehmr_ros.base.units import NS_PER_S
 from scorehmr_ros.body.body_model import BodyModel
 from scorehmr_ros.body.body_state import TrackingState
 from scorehmr_ros.diffusion.checkpoint import load_diffusion_checkpoint
@@ -16,7 +17,7 @@ from scorehmr_ros.pipeline.streaming import StreamingConfig
 from scorehmr_ros.pipeline.tracking import TrackerConfig
 from scorehmr_ros.sim.scene import SceneConfig, generate_scene
 
-from scene_observations import NS_PER_S, restamped, scene_sets
+from scene_observations import restamped, scene_sets
 
 PRIOR = Path(__file__).resolve().parents[1] / "scorehmr_ros" / "data" / "priors" / "deepmimic_prior.pt"
 HOUR_NS = 3600 * NS_PER_S

@@ -19,6 +19,7 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from tf2_msgs.msg import TFMessage
 
 from scorehmr_ros.assets.paths import ensure_standin_body_model
+from scorehmr_ros.base.units import NS_PER_S
 from scorehmr_ros.body.body_model import BodyModel
 from scorehmr_ros.geometry.camera import Camera
 from scorehmr_ros.geometry.rigs import ring_rig
@@ -33,7 +34,7 @@ from scorehmr_ros.ros.keypoint_conversions import MAX_PEOPLE_PER_VIEW, observati
 from scorehmr_ros.sim.scene import SceneConfig, generate_scene
 
 from ros_harness import wait_until
-from scene_observations import NS_PER_S, restamped, scene_sets
+from scene_observations import restamped, scene_sets
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 

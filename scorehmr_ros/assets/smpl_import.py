@@ -25,11 +25,11 @@ import scipy.sparse
 from scorehmr_ros.body.body_model import (
     EXTRA_REGRESSOR_KEYS,
     MODEL_FORMAT_VERSION,
-    NUM_EXTRA_JOINTS,
     NUM_VERTICES,
     BodyModelFileError,
     check_model_arrays,
 )
+from scorehmr_ros.body.joint_counts import NUM_EXTRA_JOINTS
 
 #: Keys of the official SMPL pickle that our layout keeps.
 SMPL_KEYS = ("v_template", "shapedirs", "posedirs", "J_regressor", "weights", "kintree_table", "f")

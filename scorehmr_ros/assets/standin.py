@@ -42,6 +42,7 @@ from scorehmr_ros.assets.standin_parts import (
     REST_JOINTS_M,
     SMPL_PARENTS,
 )
+from scorehmr_ros.body.joint_counts import NUM_BETAS, NUM_SMPL_JOINTS
 
 #: What every output produced with the stand-in must say.
 STANDIN_DESCRIPTION = "STAND-IN body model (not SMPL)"
@@ -49,8 +50,6 @@ STANDIN_DESCRIPTION = "STAND-IN body model (not SMPL)"
 STANDIN_PKL_KEY = "scorehmr_ros_standin"
 NUM_VERTICES = 6890
 NUM_FACES = 13776
-NUM_JOINTS = 24
-NUM_BETAS = 10
 NUM_POSE_BASIS = 207  # 23 joints x 9 rotation-matrix entries
 #: Skinning falloff: a vertex's weight for a bone decays as exp(-d² / (2 sigma²)).
 SKINNING_SIGMA_M = 0.035
@@ -108,7 +107,7 @@ def _point_to_segment_distance(points_m: np.ndarray, start_m: np.ndarray, end_m:
 
 def _skinning_weights(vertices_m: np.ndarray, part_of_vertex: np.ndarray, bone_ends_m: np.ndarray) -> np.ndarray:
     """(V, 24) weights: Gaussian falloff with the distance to each allowed bone, normalised per vertex."""
-    log_w = np.full((vertices_m.shape[0], NUM_JOINTS), -np.inf)
+    log_w = np.full((vertices_m.shape[0], NUM_SMPL_JOINTS), -np.inf)
     for part_index, part in enumerate(PART_ORDER):
         mask = part_of_vertex == part_index
         for joint in ALLOWED_JOINTS[part]:
@@ -240,7 +239,7 @@ def _generate_cached(seed: int) -> dict[str, np.ndarray]:
 
     # Regressors, on our vertex order.
     J_regressor = np.stack([_regressor_row(tubes, offsets, PARTS_FOR_JOINT[j], REST_JOINTS_M[j])
-                            for j in range(NUM_JOINTS)])
+                            for j in range(NUM_SMPL_JOINTS)])
     J19 = np.stack([_j19_row(tubes, offsets, spec) for spec in J19_SPEC])
     bone_ends = np.stack([REST_JOINTS_M[e] if isinstance(e, int) else np.asarray(e, float) for e in BONE_END_JOINT])
     weights = _skinning_weights(vertices, part_of_vertex, bone_ends)
@@ -251,7 +250,7 @@ def _generate_cached(seed: int) -> dict[str, np.ndarray]:
     order = _vertex_order(_pick_keypoint_vertices(vertices, part_of_vertex))
     new_index = np.empty_like(order)
     new_index[order] = np.arange(NUM_VERTICES)
-    kintree = np.stack([np.asarray(SMPL_PARENTS, dtype=np.int64), np.arange(NUM_JOINTS, dtype=np.int64)])
+    kintree = np.stack([np.asarray(SMPL_PARENTS, dtype=np.int64), np.arange(NUM_SMPL_JOINTS, dtype=np.int64)])
     kintree[0, 0] = KINTREE_ROOT_PARENT
     return {
         "v_template": vertices[order],

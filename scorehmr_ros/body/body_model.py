@@ -22,16 +22,17 @@ import numpy as np
 import torch
 from smplx.lbs import lbs, vertices2joints
 
+from scorehmr_ros.body.joint_counts import (
+    NUM_BETAS,
+    NUM_BODY_JOINTS,
+    NUM_EXTRA_JOINTS,
+    NUM_OPENPOSE_JOINTS,
+    NUM_SMPL_JOINTS,
+)
+
 NUM_VERTICES = 6890
 NUM_FACES = 13776
-NUM_SMPL_JOINTS = 24
-NUM_BODY_JOINTS = 23
 NUM_POSE_BASIS = 207
-NUM_BETAS = 10
-NUM_EXTRA_JOINTS = 19
-NUM_OPENPOSE_JOINTS = 25
-#: The official 44-joint layout: 25 OpenPose joints, then 19 extra ("GT") joints.
-NUM_OUTPUT_JOINTS = NUM_OPENPOSE_JOINTS + NUM_EXTRA_JOINTS
 
 #: Vertex keypoints smplx appends to the 24 joints (smplh ids, smplx's order: face, feet, tips).
 KEYPOINT_VERTEX_IDS = (

@@ -8,9 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from scorehmr_ros.base.arrays import checked_array
-
-#: SMPL has 24 joints: the root (global orientation) and 23 body joints.
-NUM_SMPL_JOINTS = 24
+from scorehmr_ros.body.joint_counts import NUM_SMPL_JOINTS
 
 
 class TrackingState(enum.IntEnum):
@@ -27,10 +25,6 @@ class TrackingState(enum.IntEnum):
 
 class BodyStateError(ValueError):
     """A body state whose arrays have the wrong shape or contain NaN."""
-
-
-def _checked(name: str, value, shape: tuple[int | None, ...]) -> np.ndarray:
-    return checked_array(name, value, shape, error=BodyStateError)
 
 
 @dataclass(frozen=True)
@@ -68,13 +62,14 @@ class BodyEstimate:
         if int(self.track_id) < 0:
             raise BodyStateError(f"track_id must be >= 0, got {self.track_id}")
         object.__setattr__(self, "tracking_state", TrackingState(self.tracking_state))
-        object.__setattr__(self, "betas", _checked("betas", self.betas, (None,)))
-        rotations = _checked("rotations", self.rotations, (NUM_SMPL_JOINTS, 3, 3))
+        object.__setattr__(self, "betas", checked_array("betas", self.betas, (None,), error=BodyStateError))
+        rotations = checked_array("rotations", self.rotations, (NUM_SMPL_JOINTS, 3, 3), error=BodyStateError)
         object.__setattr__(self, "rotations", rotations)
-        object.__setattr__(self, "translation_world_m", _checked("translation_world_m", self.translation_world_m, (3,)))
-        joints = _checked("joints_world_m", self.joints_world_m, (None, 3))
+        translation = checked_array("translation_world_m", self.translation_world_m, (3,), error=BodyStateError)
+        object.__setattr__(self, "translation_world_m", translation)
+        joints = checked_array("joints_world_m", self.joints_world_m, (None, 3), error=BodyStateError)
         object.__setattr__(self, "joints_world_m", joints)
-        confidence = _checked("joint_confidence", self.joint_confidence, (joints.shape[0],))
+        confidence = checked_array("joint_confidence", self.joint_confidence, (joints.shape[0],), error=BodyStateError)
         object.__setattr__(self, "joint_confidence", confidence)
         residual = float(self.fit_residual_px)
         if not np.isfinite(residual) or residual < 0:

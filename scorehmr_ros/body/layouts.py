@@ -26,10 +26,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from scorehmr_ros.body.joint_counts import NUM_EXTRA_JOINTS
+
 #: Weight of a joint that is only approximately the OpenPose point of the same name.
 APPROXIMATE_AGREEMENT = 0.5
-#: Rows of the official ScoreHMR 44-joint layout (OpenPose-25 followed by 19 extra joints).
-NUM_OFFICIAL_JOINTS = 44
 
 OPENPOSE25_NAMES: tuple[str, ...] = (
     "nose", "neck", "right_shoulder", "right_elbow", "right_wrist", "left_shoulder", "left_elbow", "left_wrist",
@@ -278,7 +278,7 @@ def to_openpose25(keypoints: np.ndarray, layout: str) -> np.ndarray:
 def openpose25_to_official44(keypoints_openpose25: np.ndarray) -> np.ndarray:
     """(..., 25, 3) OpenPose-25 keypoints -> (..., 44, 3) official layout (19 zero rows appended)."""
     array = get_layout("openpose25").check_keypoints(keypoints_openpose25)
-    pad = np.zeros(array.shape[:-2] + (NUM_OFFICIAL_JOINTS - 25, 3), dtype=array.dtype)
+    pad = np.zeros(array.shape[:-2] + (NUM_EXTRA_JOINTS, 3), dtype=array.dtype)
     return np.concatenate([array, pad], axis=-2)
 
 

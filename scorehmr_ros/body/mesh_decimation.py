@@ -11,6 +11,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from scorehmr_ros.base.config_fields import setting
+
+
+@dataclass(frozen=True)
+class MeshDecimationConfig:
+    """How the visualisation mesh is decimated: the one home of the default cell the nodes and the pipeline use."""
+
+    cell_m: float = setting(0.03, "mesh vertex clustering cell; 0 = full mesh", unit="m", minimum=0.0, maximum=0.5)
+
 
 @dataclass(frozen=True)
 class DecimatedMesh:

@@ -25,10 +25,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from scorehmr_ros.base.units import NS_PER_S
 from scorehmr_ros.cli.arg_types import int_list
 from scorehmr_ros.perception.front import CameraFrame, FrontConfig, FrontResult, PerceptionFront
-
-NS_PER_S = 1_000_000_000
 
 
 @dataclass(frozen=True)

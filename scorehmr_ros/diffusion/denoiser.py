@@ -17,10 +17,12 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from scorehmr_ros.body.joint_counts import NUM_SMPL_JOINTS
+
 #: Size of the 6D pose vector: 24 joints (global orient + 23 body joints) x 6 numbers.
-POSE_DIM_6D = 144
+POSE_DIM_6D = NUM_SMPL_JOINTS * 6  # 144
 #: Size of the official PARE condition: 128 channels x 24 parts.
-PARE_COND_DIM = 3072
+PARE_COND_DIM = 128 * NUM_SMPL_JOINTS  # 3072
 #: Period scale of the sinusoidal time embedding (official value).
 TIME_EMBEDDING_MAX_PERIOD = 10000.0
 

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import torch
 
 from scorehmr_ros.base.config_fields import check_settings, setting
+from scorehmr_ros.body.joint_counts import NUM_SMPL_JOINTS
 from scorehmr_ros.body.keypoint_body import KeypointBody, KeypointJoints
 from scorehmr_ros.diffusion.diffusion import Diffusion, ddim_inversion_pairs, ddim_time_pairs, extract
 from scorehmr_ros.fitting.fit_polish import pose_polish, rigid_polish
@@ -43,8 +44,6 @@ from scorehmr_ros.fitting.multiview_guidance import (
     view_combined_noise,
 )
 from scorehmr_ros.geometry.rotations import matrix_to_rot6d, rot6d_to_matrix
-
-NUM_POSE_JOINTS = 24
 
 
 class CalibratedFitError(ValueError):
@@ -230,7 +229,7 @@ class _RMSPreconditioner:
 
 def _pose_joints(body: KeypointBody, pose_6d: torch.Tensor, betas: torch.Tensor,
                  transl_m: torch.Tensor) -> KeypointJoints:
-    return body(rotations=rot6d_to_matrix(pose_6d.reshape(-1, NUM_POSE_JOINTS, 6)), betas=betas, transl_m=transl_m)
+    return body(rotations=rot6d_to_matrix(pose_6d.reshape(-1, NUM_SMPL_JOINTS, 6)), betas=betas, transl_m=transl_m)
 
 
 def calibrated_guided_fit(
@@ -316,7 +315,7 @@ def calibrated_guided_fit(
                 stage_times.add("guidance", timer() - start)
         if on_iteration is not None:
             on_iteration(iteration)
-    rotations = rot6d_to_matrix(pred_x0.reshape(batch, NUM_POSE_JOINTS, 6)).detach()
+    rotations = rot6d_to_matrix(pred_x0.reshape(batch, NUM_SMPL_JOINTS, 6)).detach()
     betas = state.body_betas().detach().clone()
     start = timer()
     rotations, transl = polish(body, BodyParams(rotations=rotations, betas=betas, transl_m=state.transl_m.detach()),
@@ -360,6 +359,6 @@ def fit_without_prior(*, body: KeypointBody, observations: CalibratedObservation
             if state.optimizer is not None:
                 state.betas.grad = grads[2]
                 state.optimizer.step()
-    rotations = rot6d_to_matrix(pose.detach().reshape(-1, NUM_POSE_JOINTS, 6))
+    rotations = rot6d_to_matrix(pose.detach().reshape(-1, NUM_SMPL_JOINTS, 6))
     return BodyParams(rotations=rotations, betas=state.body_betas().detach().clone(),
                       transl_m=state.transl_m.detach().clone())

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from scorehmr_ros.body.joint_counts import NUM_OPENPOSE_JOINTS
 from scorehmr_ros.diffusion.diffusion import NUM_TIMESTEPS
 from scorehmr_ros.geometry.projection import OFFICIAL_FOCAL_LENGTH_PX
 
@@ -40,7 +41,7 @@ class FitConfig:
     gm_sigma_px: float = 100.0  # Geman-McClure scale, pixels
     data_weight_px: float = 1000.0  # weight (1000 / max(W, H))², pixels
     use_hips: bool = True  # False zeroes the hip joints' confidences
-    num_guiding_joints: int = 25  # joints [25:] never guide (OpenPose-25 only)
+    num_guiding_joints: int = NUM_OPENPOSE_JOINTS  # joints [25:] never guide (OpenPose-25 only)
     # camera translation, optimised in the loop by Adam on the unweighted keypoint loss
     camera_lr: float = 1e-2  # Adam learning rate, metres per step scale
     focal_length_px: float = OFFICIAL_FOCAL_LENGTH_PX  # full-image focal length, pixels

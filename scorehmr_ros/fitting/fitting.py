@@ -20,7 +20,9 @@ from dataclasses import dataclass, field
 
 import torch
 
+from scorehmr_ros.base.arrays import check_shape
 from scorehmr_ros.body.body_model import BodyModel
+from scorehmr_ros.body.joint_counts import NUM_BETAS, NUM_SMPL_JOINTS
 from scorehmr_ros.diffusion.diffusion import Diffusion, ddim_inversion_pairs, ddim_time_pairs, extract
 from scorehmr_ros.fitting.fit_config import FitConfig
 from scorehmr_ros.fitting.guidance import (
@@ -31,9 +33,6 @@ from scorehmr_ros.fitting.guidance import (
     smoothness_loss,
 )
 from scorehmr_ros.geometry.rotations import matrix_to_rot6d, rot6d_to_matrix
-
-NUM_POSE_JOINTS = 24  # global orientation + 23 body joints
-NUM_BETAS = 10
 
 
 class FitInputError(ValueError):
@@ -95,17 +94,16 @@ class StageTimes:
 
 
 def _check_shape(name: str, tensor: torch.Tensor | None, shape: tuple[int | None, ...]) -> None:
-    expected = "(" + ", ".join("*" if s is None else str(s) for s in shape) + ")"
     if tensor is None:
+        expected = "(" + ", ".join("*" if s is None else str(s) for s in shape) + ")"
         raise FitInputError(f"{name}: required for the guidance that is on, expected shape {expected}")
-    if tensor.dim() != len(shape) or any(s is not None and s != a for s, a in zip(shape, tensor.shape, strict=False)):
-        raise FitInputError(f"{name}: expected shape {expected}, got {tuple(tensor.shape)}")
+    check_shape(name, tensor.shape, shape, error=FitInputError)
 
 
 def check_fit_inputs(inputs: FitInputs, *, config: FitConfig, cond_dim: int) -> None:
     """Raise FitInputError naming the first input of a wrong shape or missing."""
     b = inputs.batch_size
-    _check_shape("pred_pose", inputs.pred_pose, (b, NUM_POSE_JOINTS, 3, 3))
+    _check_shape("pred_pose", inputs.pred_pose, (b, NUM_SMPL_JOINTS, 3, 3))
     _check_shape("pred_betas", inputs.pred_betas, (b, NUM_BETAS))
     if config.keypoint_guidance:
         _check_shape("init_cam_t_m", inputs.init_cam_t_m, (b, 3))
@@ -140,7 +138,7 @@ class _KeypointTarget:
 
 
 def _body_joints(body_model: BodyModel, pose_6d: torch.Tensor, betas: torch.Tensor):
-    rotmats = rot6d_to_matrix(pose_6d.reshape(-1, NUM_POSE_JOINTS, 6))  # (B, 24, 3, 3)
+    rotmats = rot6d_to_matrix(pose_6d.reshape(-1, NUM_SMPL_JOINTS, 6))  # (B, 24, 3, 3)
     return body_model(global_orient=rotmats[:, [0]], body_pose=rotmats[:, 1:], betas=betas), rotmats
 
 
@@ -176,7 +174,7 @@ def guidance_gradient(
             keypoints.optimizer.step()
             loss = config.w_kp2d * loss_kp
         if config.multiview_guidance:
-            body_pose_6d = pred_x0.reshape(pred_x0.shape[0], NUM_POSE_JOINTS, 6)[:, 1:]  # (V, 23, 6)
+            body_pose_6d = pred_x0.reshape(pred_x0.shape[0], NUM_SMPL_JOINTS, 6)[:, 1:]  # (V, 23, 6)
             loss = config.w_multiview * multiview_consistency_loss(
                 body_pose_6d, consistency_weight=config.multiview_consistency_weight)
         if config.temporal_guidance:

@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import torch
 
+from scorehmr_ros.body.joint_counts import NUM_OPENPOSE_JOINTS
 from scorehmr_ros.geometry.projection import perspective_projection
 
-#: OpenPose-25 indices that come first in the 44-joint layout; only these guide.
-NUM_OPENPOSE_JOINTS = 25
 #: Hip joints zeroed when use_hips is off: OP MidHip, RHip, LHip; GT R/L hip; MPII pelvis.
-HIP_JOINT_INDICES: tuple[int, ...] = (8, 9, 12, 25 + 2, 25 + 3, 25 + 14)
+HIP_JOINT_INDICES: tuple[int, ...] = (8, 9, 12) + tuple(NUM_OPENPOSE_JOINTS + i for i in (2, 3, 14))
 
 
 def geman_mcclure(residual: torch.Tensor, *, sigma: float) -> torch.Tensor:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import torch
 
+from scorehmr_ros.base.arrays import check_shape
+
 #: Focal length of the official single-image mode, pixels, for the full image.
 OFFICIAL_FOCAL_LENGTH_PX = 5000.0
 #: Added to b·s in ``cam_crop_to_full`` (official value) so a zero scale does not divide by zero.
@@ -17,12 +19,6 @@ CROP_SCALE_EPS = 1e-9
 
 class ProjectionShapeError(ValueError):
     """Projection inputs whose shapes do not agree."""
-
-
-def _check_shape(name: str, tensor: torch.Tensor, shape: tuple[int | None, ...]) -> None:
-    if tensor.dim() != len(shape) or any(s is not None and s != a for s, a in zip(shape, tensor.shape, strict=True)):
-        shown = "(" + ", ".join("*" if s is None else str(s) for s in shape) + ")"
-        raise ProjectionShapeError(f"{name}: expected shape {shown}, got {tuple(tensor.shape)}")
 
 
 def perspective_projection(
@@ -47,13 +43,13 @@ def perspective_projection(
     Returns:
         (B, J, 2) pixel coordinates.
     """
-    _check_shape("points_m", points_m, (None, None, 3))
+    check_shape("points_m", points_m.shape, (None, None, 3), error=ProjectionShapeError)
     batch = points_m.shape[0]
-    _check_shape("translation_m", translation_m, (batch, 3))
-    _check_shape("focal_length_px", focal_length_px, (batch, 2))
-    _check_shape("principal_point_px", principal_point_px, (batch, 2))
+    check_shape("translation_m", translation_m.shape, (batch, 3), error=ProjectionShapeError)
+    check_shape("focal_length_px", focal_length_px.shape, (batch, 2), error=ProjectionShapeError)
+    check_shape("principal_point_px", principal_point_px.shape, (batch, 2), error=ProjectionShapeError)
     if rotation is not None:
-        _check_shape("rotation", rotation, (batch, 3, 3))
+        check_shape("rotation", rotation.shape, (batch, 3, 3), error=ProjectionShapeError)
         points_m = torch.einsum("bij,bkj->bki", rotation, points_m)
     points_cam_m = points_m + translation_m[:, None, :]  # (B, J, 3)
     xy_normalized = points_cam_m[..., :2] / points_cam_m[..., 2:3]  # (B, J, 2)
@@ -80,11 +76,11 @@ def cam_crop_to_full(
     Returns:
         (B, 3) translation [tx, ty, tz] of the body in the full-image camera.
     """
-    _check_shape("cam_crop", cam_crop, (None, 3))
+    check_shape("cam_crop", cam_crop.shape, (None, 3), error=ProjectionShapeError)
     batch = cam_crop.shape[0]
-    _check_shape("box_center_px", box_center_px, (batch, 2))
-    _check_shape("box_size_px", box_size_px, (batch,))
-    _check_shape("image_size_px", image_size_px, (batch, 2))
+    check_shape("box_center_px", box_center_px.shape, (batch, 2), error=ProjectionShapeError)
+    check_shape("box_size_px", box_size_px.shape, (batch,), error=ProjectionShapeError)
+    check_shape("image_size_px", image_size_px.shape, (batch, 2), error=ProjectionShapeError)
     half_w, half_h = image_size_px[:, 0] / 2.0, image_size_px[:, 1] / 2.0
     bs = box_size_px * cam_crop[:, 0] + CROP_SCALE_EPS
     tz = 2 * focal_length_px / bs

@@ -130,7 +130,7 @@ def rig_from_yaml(text: str, *, source: str = "<string>") -> Rig:
     cameras = tuple(camera_from_dict(entry, where=f"{source}: cameras[{i}]")
                     for i, entry in enumerate(document["cameras"]))
     return Rig(name=str(document.get("rig", Path(source).stem)), cameras=cameras,
-               world_frame=str(document.get("world_frame", "map")))
+               world_frame=str(document.get("world_frame", Rig.world_frame)))
 
 
 def save_rig(rig: Rig, path: str | Path) -> None:

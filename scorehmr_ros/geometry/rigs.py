@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from scorehmr_ros.base.config_fields import setting
 from scorehmr_ros.geometry.camera import Camera
 
 #: Point every ring and wall camera looks at: the room centre, about chest height, metres.
@@ -31,12 +32,13 @@ class Rig:
     Attributes:
         name: rig name (e.g. "ring4").
         cameras: the cameras, in a fixed order (the V axis of observations).
-        world_frame: the frame the camera poses are expressed in (REP-105 name).
+        world_frame: the frame the camera poses are expressed in (REP-105 name); its default is the one home
+            of the default world frame (``Rig.world_frame``) of the nodes, the rig files and the simulator.
     """
 
     name: str
     cameras: tuple[Camera, ...]
-    world_frame: str = "map"
+    world_frame: str = setting("map", "frame the camera poses are expressed in (REP-105 name)")
 
     def __post_init__(self) -> None:
         if not self.cameras:

@@ -18,11 +18,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from scorehmr_ros.body.joint_counts import NUM_SMPL_JOINTS
+
 _LOG = logging.getLogger(__name__)
 
 #: Pose features per crop: 128 channels x 24 joints, and camera/shape features: 64 x 24.
-POSE_FEATS_SIZE = 128 * 24
-CAM_SHAPE_FEATS_SIZE = 64 * 24
+POSE_FEATS_SIZE = 128 * NUM_SMPL_JOINTS
+CAM_SHAPE_FEATS_SIZE = 64 * NUM_SMPL_JOINTS
 
 
 class PareFeatureStatsError(ValueError):

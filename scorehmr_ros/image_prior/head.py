@@ -20,13 +20,12 @@ import torch
 from torch import nn
 from torch.nn import functional
 
+from scorehmr_ros.body.joint_counts import NUM_BETAS, NUM_SMPL_JOINTS
 from scorehmr_ros.geometry.rotations import rot6d_to_matrix
 from scorehmr_ros.image_prior.hrnet import BN_MOMENTUM
 
-#: SMPL joints regressed by PARE (root + 23 body joints) and the part-segmentation channels (background + 24).
-NUM_JOINTS = 24
-NUM_PART_CHANNELS = NUM_JOINTS + 1
-NUM_BETAS = 10
+#: Part-segmentation channels: background + one per SMPL joint regressed by PARE.
+NUM_PART_CHANNELS = NUM_SMPL_JOINTS + 1
 #: Weak-perspective crop camera [s, tx, ty].
 NUM_CAMERA_PARAMS = 3
 ROT6D_SIZE = 6
@@ -77,7 +76,7 @@ class LocallyConnectedPoseMlp(nn.Module):
     pose[b, j, o] = sum_c weight[0, o, c, j, 0, 0] * pose_feats[b, c, j]
     """
 
-    def __init__(self, *, num_channels: int, num_joints: int = NUM_JOINTS, num_outputs: int = ROT6D_SIZE) -> None:
+    def __init__(self, *, num_channels: int, num_joints: int = NUM_SMPL_JOINTS, num_outputs: int = ROT6D_SIZE) -> None:
         super().__init__()
         self.weight = nn.Parameter(torch.zeros(1, num_outputs, num_channels, num_joints, 1, 1))
 
@@ -131,10 +130,10 @@ class PareHead(nn.Module):
         self.keypoint_final_layer = nn.Conv2d(num_deconv_filters, NUM_PART_CHANNELS, kernel_size=1)
         self.smpl_final_layer = nn.Conv2d(num_deconv_filters, num_features_smpl, kernel_size=1)
         self.register_buffer("temperature", torch.tensor(1.0))
-        self.register_buffer("init_pose", torch.zeros(1, NUM_JOINTS * ROT6D_SIZE))
+        self.register_buffer("init_pose", torch.zeros(1, NUM_SMPL_JOINTS * ROT6D_SIZE))
         self.register_buffer("init_shape", torch.zeros(1, NUM_BETAS))
         self.register_buffer("init_cam", torch.zeros(1, NUM_CAMERA_PARAMS))
-        cam_shape_size = NUM_JOINTS * num_features_smpl
+        cam_shape_size = NUM_SMPL_JOINTS * num_features_smpl
         self.shape_mlp = nn.Linear(cam_shape_size, NUM_BETAS)
         self.cam_mlp = nn.Linear(cam_shape_size, NUM_CAMERA_PARAMS)
         self.pose_mlp = LocallyConnectedPoseMlp(num_channels=num_deconv_filters)

@@ -21,12 +21,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from scorehmr_ros.body.joint_counts import NUM_BETAS, NUM_SMPL_JOINTS
 from scorehmr_ros.geometry.camera import Camera
 from scorehmr_ros.image_prior.model import PARE_INPUT_SIZE_PX, PareModel
 from scorehmr_ros.image_prior.preprocess import PareCropError, crop_bgr, normalize_crop_bgr, square_box_from_xyxy
-
-NUM_POSE_JOINTS = 24
-NUM_BETAS = 10
 
 
 class ViewRegressorError(ValueError):
@@ -128,7 +126,7 @@ class PareViewRegressor:
             crops.append(normalize_crop_bgr(crop_bgr(checked[view], center_px=center[0], size_px=float(size[0]))))
             centers.append(center[0])
         cond = np.zeros((num, views, self.cond_dim), np.float32)
-        rotations = np.tile(np.eye(3, dtype=np.float32), (num, views, NUM_POSE_JOINTS, 1, 1))
+        rotations = np.tile(np.eye(3, dtype=np.float32), (num, views, NUM_SMPL_JOINTS, 1, 1))
         betas = np.zeros((num, views, NUM_BETAS), np.float32)
         if crops:
             device = self.model.feat_mean.device

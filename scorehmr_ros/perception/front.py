@@ -15,6 +15,7 @@ import numpy as np
 
 from scorehmr_ros.base.config_fields import check_settings, setting
 from scorehmr_ros.body.layouts import LAYOUTS, convert_keypoints
+from scorehmr_ros.geometry.rigs import Rig
 from scorehmr_ros.perception.backends.types import (
     KeypointEstimator,
     PersonDetections,
@@ -31,7 +32,7 @@ NATIVE_LAYOUT = "native"
 class FrontConfig:
     """What the perception nodes publish, and where."""
 
-    world_frame: str = setting("map", "reference frame of the rig (header.frame_id of the outputs)")
+    world_frame: str = setting(Rig.world_frame, "reference frame of the rig (header.frame_id of the outputs)")
     output_layout: str = setting("openpose25", "keypoint layout published (the fitter reads openpose25); "
                                  "'native' keeps the estimator's", choices=(NATIVE_LAYOUT, *LAYOUTS))
     image_transport: str = setting("raw", "camera image topics: raw (<cam>/image_raw) or compressed "

@@ -31,10 +31,9 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from scorehmr_ros.base.config_fields import check_settings, setting
+from scorehmr_ros.base.units import NS_PER_S
 
 Payload = TypeVar("Payload")
-
-NS_PER_S = 1_000_000_000
 
 
 @dataclass(frozen=True)

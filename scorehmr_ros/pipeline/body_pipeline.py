@@ -25,10 +25,11 @@ import numpy as np
 import torch
 
 from scorehmr_ros.body.body_model import SMPL_TO_OPENPOSE, BodyModel
-from scorehmr_ros.body.body_state import NUM_SMPL_JOINTS, BodyEstimate, TrackingState
+from scorehmr_ros.body.body_state import BodyEstimate, TrackingState
+from scorehmr_ros.body.joint_counts import NUM_OPENPOSE_JOINTS, NUM_SMPL_JOINTS
 from scorehmr_ros.body.keypoint_body import KeypointBody
 from scorehmr_ros.body.layouts import OPENPOSE25_NAMES, to_openpose25
-from scorehmr_ros.body.mesh_decimation import DecimatedMesh, decimate
+from scorehmr_ros.body.mesh_decimation import DecimatedMesh, MeshDecimationConfig, decimate
 from scorehmr_ros.diffusion.diffusion import Diffusion
 from scorehmr_ros.fitting.multiview_guidance import RigTensors, project_to_views
 from scorehmr_ros.geometry.camera import Camera, CameraError
@@ -42,7 +43,6 @@ if TYPE_CHECKING:
     from scorehmr_ros.image_prior import PareConfig, PareModel
     from scorehmr_ros.image_prior.view_regressor import ViewEstimates
 
-NUM_OPENPOSE = 25
 #: SMPL joint -> OpenPose-25 joint at the same place (official joint map), for per-joint confidence.
 _OPENPOSE_OF_SMPL = {smpl: op for op, smpl in enumerate(SMPL_TO_OPENPOSE) if smpl < NUM_SMPL_JOINTS}
 
@@ -141,7 +141,7 @@ class BodyPipeline:
     # -- one set ----------------------------------------------------------------------------
     def view_keypoints(self, observation: MultiViewObservation) -> list[np.ndarray]:
         """Per rig camera (in rig order), (P_v, 25, 3) OpenPose-25 keypoints; cameras not in the set are empty."""
-        per_view = [np.zeros((0, NUM_OPENPOSE, 3)) for _ in self.cameras]
+        per_view = [np.zeros((0, NUM_OPENPOSE_JOINTS, 3)) for _ in self.cameras]
         for view in observation.views:
             index = self.camera_index.get(view.camera)
             if index is None:
@@ -216,9 +216,10 @@ class BodyPipeline:
                                 predictions=predictions, joint_names=OPENPOSE25_NAMES)
         associated = time.perf_counter()
         groups = association.groups
+        num_joints = NUM_OPENPOSE_JOINTS
         update = self.tracker.update(
-            joints_world_m=np.stack([g.joints_world_m for g in groups]) if groups else np.zeros((0, NUM_OPENPOSE, 3)),
-            joint_valid=np.stack([g.joint_valid for g in groups]) if groups else np.zeros((0, NUM_OPENPOSE), bool),
+            joints_world_m=np.stack([g.joints_world_m for g in groups]) if groups else np.zeros((0, num_joints, 3)),
+            joint_valid=np.stack([g.joint_valid for g in groups]) if groups else np.zeros((0, num_joints), bool),
             stamp_ns=stamp_ns, seed_track_ids=np.array([g.seed_track_id for g in groups], dtype=np.int64))
         self._last_stamp_ns = stamp_ns
         tracked = time.perf_counter()
@@ -229,7 +230,7 @@ class BodyPipeline:
             if track.state == TrackingState.TERMINATED:
                 ended[track.track_id] = self.fitter.end_track(track.track_id)
                 continue
-            frame = np.zeros((len(self.cameras), NUM_OPENPOSE, 3))
+            frame = np.zeros((len(self.cameras), NUM_OPENPOSE_JOINTS, 3))
             if track.state == TrackingState.TRACKED and track.group_index >= 0:
                 group = groups[track.group_index]
                 for view in group.detections:
@@ -239,7 +240,7 @@ class BodyPipeline:
         view = self._view_estimates(observation, update.tracks, groups, images)  # None: keypoint-only prior
         regressed = time.perf_counter()
         outputs = self.fitter.step(track_ids=ids, keypoints_px=np.array(keypoints).reshape(len(ids), len(self.cameras),
-                                                                                          NUM_OPENPOSE, 3),
+                                                                                          NUM_OPENPOSE_JOINTS, 3),
                                    init_pose=None if view is None else view.rotations,
                                    init_betas=None if view is None else view.betas,
                                    cond=None if view is None else view.cond,
@@ -392,7 +393,7 @@ class BodyPipeline:
         if not outputs:
             return []
         frames = [self._frames.get(out.frame_index, (0, {}, None)) for out in outputs]
-        observed = np.stack([frame[1].get(out.track_id, np.zeros((len(self.cameras), NUM_OPENPOSE, 3)))
+        observed = np.stack([frame[1].get(out.track_id, np.zeros((len(self.cameras), NUM_OPENPOSE_JOINTS, 3)))
                              for out, frame in zip(outputs, frames, strict=True)])  # (B, V, 25, 3)
         residual = self._residuals_px(outputs, observed, [frame[2] for frame in frames])
         bodies = []
@@ -409,7 +410,7 @@ class BodyPipeline:
     @staticmethod
     def _joint_confidence(observed: np.ndarray) -> np.ndarray:
         """(24,) per SMPL joint: best view confidence of the OpenPose joint at the same place, else their mean."""
-        best = observed[..., 2].max(axis=0) if observed.size else np.zeros(NUM_OPENPOSE)  # (25,)
+        best = observed[..., 2].max(axis=0) if observed.size else np.zeros(NUM_OPENPOSE_JOINTS)  # (25,)
         mapped = {smpl: best[op] for smpl, op in _OPENPOSE_OF_SMPL.items()}
         fallback = float(np.mean(list(mapped.values()))) if mapped else 0.0
         return np.clip(np.array([mapped.get(j, fallback) for j in range(NUM_SMPL_JOINTS)]), 0.0, 1.0)
@@ -517,8 +518,9 @@ def load_pare(*, cond_dim: int, pare_checkpoint: str = "", pare_feature_stats: s
     return pare, f"PARE {checkpoint.name} ({report.num_loaded} tensors) + {stats.name}"
 
 
-def load_fitting_models(*, prior_path: str = "", body_model_path: str = "", mesh_decimation_m: float = 0.03,
-                        pare_checkpoint: str = "", pare_feature_stats: str = "", pare_config: PareConfig | None = None,
+def load_fitting_models(*, prior_path: str = "", body_model_path: str = "",
+                        mesh_decimation_m: float = MeshDecimationConfig.cell_m, pare_checkpoint: str = "",
+                        pare_feature_stats: str = "", pare_config: PareConfig | None = None,
                         accel: AccelConfig | None = None, logger=None) -> FittingModels:
     """Load the prior (default: the bundled keypoint-only prior), PARE for an image-conditioned prior (see
     :func:`load_pare`; ``pare_config`` only for small test networks), and the body model (default: imported SMPL,

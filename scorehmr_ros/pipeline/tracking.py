@@ -27,10 +27,10 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from scorehmr_ros.base.config_fields import check_settings, setting
+from scorehmr_ros.base.units import NS_PER_S
 from scorehmr_ros.body.body_state import TrackingState
 from scorehmr_ros.pipeline.association import TrackPredictions
 
-NS_PER_S = 1_000_000_000
 #: Track ids lie in [0, TRACK_ID_LIMIT) and wrap there: SMPLBody.track_id is a uint32, and a track's mesh marker
 #: id (visualization_msgs/Marker.id) an int32.
 TRACK_ID_LIMIT = 2**31

@@ -7,7 +7,9 @@ from builtin_interfaces.msg import Time
 from geometry_msgs.msg import Point, Quaternion, Transform, TransformStamped, Vector3
 from sensor_msgs.msg import CameraInfo
 
-from scorehmr_ros.body.body_state import NUM_SMPL_JOINTS, BodyEstimate, BodyStateError, TrackingState
+from scorehmr_ros.base.units import NS_PER_S
+from scorehmr_ros.body.body_state import BodyEstimate, BodyStateError, TrackingState
+from scorehmr_ros.body.joint_counts import NUM_SMPL_JOINTS
 from scorehmr_ros.geometry.camera import PLUMB_BOB_SIZE, Camera, CameraError
 from scorehmr_ros.geometry.transforms import (
     TransformError,
@@ -16,8 +18,6 @@ from scorehmr_ros.geometry.transforms import (
     matrix_to_quaternion_xyzw,
     quaternion_xyzw_to_matrix,
 )
-
-NS_PER_S = 1_000_000_000
 
 
 class MessageConversionError(ValueError):

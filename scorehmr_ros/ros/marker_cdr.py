@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from scorehmr_ros.base.units import NS_PER_S
+
 _ENCAPSULATION_CDR_LE = b"\x00\x01\x00\x00"
 
 
@@ -54,12 +56,12 @@ def marker_fields(marker, *, points_m: np.ndarray) -> MarkerFields:
     stamp, position, orientation = marker.header.stamp, marker.pose.position, marker.pose.orientation
     scale, color = marker.scale, marker.color
     return MarkerFields(
-        stamp_ns=stamp.sec * 1_000_000_000 + stamp.nanosec, frame_id=marker.header.frame_id, ns=marker.ns,
+        stamp_ns=stamp.sec * NS_PER_S + stamp.nanosec, frame_id=marker.header.frame_id, ns=marker.ns,
         id=marker.id, type=marker.type, action=marker.action,
         position_xyz_m=(position.x, position.y, position.z),
         orientation_xyzw=(orientation.x, orientation.y, orientation.z, orientation.w),
         scale_xyz=(scale.x, scale.y, scale.z), color_rgba=(color.r, color.g, color.b, color.a),
-        lifetime_ns=marker.lifetime.sec * 1_000_000_000 + marker.lifetime.nanosec, points_m=points_m)
+        lifetime_ns=marker.lifetime.sec * NS_PER_S + marker.lifetime.nanosec, points_m=points_m)
 
 
 class _CdrWriter:
@@ -101,7 +103,7 @@ class _CdrWriter:
 
 
 def _time(writer: _CdrWriter, stamp_ns: int) -> None:
-    seconds, nanoseconds = divmod(int(stamp_ns), 1_000_000_000)
+    seconds, nanoseconds = divmod(int(stamp_ns), NS_PER_S)
     writer.pack("iI", seconds, nanoseconds)
 
 

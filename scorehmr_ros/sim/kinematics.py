@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from scorehmr_ros.body.joint_counts import NUM_BODY_JOINTS, NUM_SMPL_JOINTS
+
 #: SMPL joint names in index order.
 SMPL_JOINT_NAMES: tuple[str, ...] = (
     "pelvis", "left_hip", "right_hip", "spine1", "left_knee", "right_knee", "spine2", "left_ankle",
@@ -26,8 +28,6 @@ SMPL_MIRROR: tuple[int, ...] = tuple(
 )
 #: Joints that touch the floor when standing: ankles and feet (toe bases).
 SMPL_FOOT_JOINTS: tuple[int, ...] = (7, 8, 10, 11)
-NUM_SMPL_JOINTS = 24
-NUM_BODY_JOINTS = 23
 
 
 class KinematicsError(ValueError):

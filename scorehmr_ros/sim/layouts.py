@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from scorehmr_ros.body import layouts as perception_layouts
-from scorehmr_ros.body.layouts import NUM_OFFICIAL_JOINTS, LayoutError
+from scorehmr_ros.body.joint_counts import NUM_OFFICIAL_JOINTS
+from scorehmr_ros.body.layouts import LayoutError
 
 #: Layouts the simulator emits.
 SIMULATED_LAYOUTS = ("openpose25", "coco17", "mediapipe33")

@@ -12,12 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
+from scorehmr_ros.body.joint_counts import NUM_BETAS, NUM_BODY_JOINTS
 from scorehmr_ros.geometry.rotations_np import axis_angle_to_matrix, is_rotation
 from scorehmr_ros.geometry.transforms import matrix_to_quaternion_xyzw, quaternion_xyzw_to_matrix, slerp_xyzw
-from scorehmr_ros.sim.kinematics import NUM_BODY_JOINTS, SMPL_MIRROR
+from scorehmr_ros.sim.kinematics import SMPL_MIRROR
 
-#: SMPL shape coefficients carried by a clip.
-NUM_BETAS = 10
 #: Reflection used by :func:`mirror`: the world plane x = 0 and the body's sagittal plane (x = 0).
 WORLD_MIRROR = np.diag([-1.0, 1.0, 1.0])
 BODY_MIRROR = np.diag([-1.0, 1.0, 1.0])

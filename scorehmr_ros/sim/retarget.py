@@ -28,16 +28,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from scorehmr_ros.body.joint_counts import NUM_BETAS, NUM_BODY_JOINTS
 from scorehmr_ros.geometry.rotations_np import fractional_rotation, minimal_rotation
 from scorehmr_ros.geometry.transforms import quaternion_xyzw_to_matrix
 from scorehmr_ros.sim import deepmimic
 from scorehmr_ros.sim.kinematics import (
-    NUM_BODY_JOINTS,
     SMPL_FOOT_JOINTS,
     leg_length_m,
     smpl_forward_kinematics,
 )
-from scorehmr_ros.sim.motion import NUM_BETAS, MotionClip
+from scorehmr_ros.sim.motion import MotionClip
 
 #: SMPL canonical body frame -> DeepMimic body frame.
 B_DM_SMPL = np.array([[0.0, 0.0, 1.0], [0.0, 1.0, 0.0], [-1.0, 0.0, 0.0]])

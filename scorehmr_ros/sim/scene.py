@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from scorehmr_ros.geometry.camera import Camera
+from scorehmr_ros.geometry.rigs import Rig
 from scorehmr_ros.sim.layouts import get_layout
 from scorehmr_ros.sim.motion import MotionClip, mirror, resample_clip, transform_clip
 from scorehmr_ros.sim.observation import ObservationConfig, Observations, keypoint_radii_m, observe
@@ -245,7 +246,7 @@ def _place(clips: list[MotionClip], rests: list[np.ndarray], config: SceneConfig
 
 
 def generate_scene(*, config: SceneConfig, cameras: tuple[Camera, ...], body_model, rig_name: str = "custom",
-                   world_frame: str = "map") -> Scene:
+                   world_frame: str = Rig.world_frame) -> Scene:
     """Simulate ``config`` seen by ``cameras`` with ``body_model`` (steps in the module docstring)."""
     config.validate()
     rng = np.random.default_rng(config.seed)

@@ -21,9 +21,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from scorehmr_ros.body.joint_counts import NUM_SMPL_JOINTS
 from scorehmr_ros.diffusion.diffusion import Diffusion
 from scorehmr_ros.geometry.rotations import quaternion_to_matrix
-from scorehmr_ros.training.training_data import NUM_POSE_JOINTS, MotionSplit, apply_heading, rotations_to_pose_6d
+from scorehmr_ros.training.training_data import MotionSplit, apply_heading, rotations_to_pose_6d
 
 #: Timesteps of the standard report.
 EVAL_TIMESTEPS: tuple[int, ...] = (10, 50, 100, 250, 500)
@@ -60,7 +61,7 @@ class PriorEvaluation:
 
 def random_rotation_poses(num: int, *, generator: torch.Generator) -> torch.Tensor:
     """(num, 144) 6D vectors of 24 independent uniform rotations (normalised Gaussian quaternions)."""
-    quaternions = torch.randn((num, NUM_POSE_JOINTS, 4), generator=generator, dtype=torch.float64)
+    quaternions = torch.randn((num, NUM_SMPL_JOINTS, 4), generator=generator, dtype=torch.float64)
     return rotations_to_pose_6d(quaternion_to_matrix(quaternions)).float()
 
 

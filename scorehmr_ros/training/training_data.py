@@ -27,13 +27,12 @@ from typing import Protocol
 import numpy as np
 import torch
 
+from scorehmr_ros.body.joint_counts import NUM_SMPL_JOINTS
 from scorehmr_ros.diffusion.denoiser import PARE_COND_DIM, POSE_DIM_6D
 from scorehmr_ros.geometry.rotations import axis_angle_to_matrix, matrix_to_rot6d
 
-#: SMPL joints in the diffusion vector: global orient + 23 body joints.
-NUM_POSE_JOINTS = 24
 #: Columns of the official ``body_pose`` label: 24 joints x 3 axis-angle values.
-AXIS_ANGLE_POSE_SIZE = 3 * NUM_POSE_JOINTS
+AXIS_ANGLE_POSE_SIZE = 3 * NUM_SMPL_JOINTS
 
 
 class TrainingDataError(ValueError):
@@ -52,7 +51,7 @@ class PoseSampler(Protocol):
 
 def rotations_to_pose_6d(rotations: torch.Tensor) -> torch.Tensor:
     """(B, 24, 3, 3) rotation matrices -> (B, 144) diffusion vector: 6D of each joint, global orient first."""
-    if rotations.dim() != 4 or tuple(rotations.shape[1:]) != (NUM_POSE_JOINTS, 3, 3):
+    if rotations.dim() != 4 or tuple(rotations.shape[1:]) != (NUM_SMPL_JOINTS, 3, 3):
         raise TrainingDataError(f"rotations: expected shape (B, 24, 3, 3), got {tuple(rotations.shape)}")
     return matrix_to_rot6d(rotations).reshape(rotations.shape[0], POSE_DIM_6D)
 
@@ -64,7 +63,7 @@ def axis_angle_pose_to_6d(body_pose_aa: torch.Tensor) -> torch.Tensor:
     """
     if body_pose_aa.dim() != 2 or body_pose_aa.shape[1] != AXIS_ANGLE_POSE_SIZE:
         raise TrainingDataError(f"body_pose: expected shape (B, 72), got {tuple(body_pose_aa.shape)}")
-    rotations = axis_angle_to_matrix(body_pose_aa.reshape(-1, NUM_POSE_JOINTS, 3))
+    rotations = axis_angle_to_matrix(body_pose_aa.reshape(-1, NUM_SMPL_JOINTS, 3))
     return rotations_to_pose_6d(rotations)
 
 
@@ -132,7 +131,7 @@ def split_clips_in_time(clips: Sequence, *, heldout_fraction: float) -> MotionSp
         heldout.append(rotations[cut:])
         train_frames.append(cut)
         heldout_frames.append(num_heldout)
-    empty = np.zeros((0, NUM_POSE_JOINTS, 3, 3))
+    empty = np.zeros((0, NUM_SMPL_JOINTS, 3, 3))
     return MotionSplit(train=np.concatenate(train), heldout=np.concatenate(heldout) if heldout else empty,
                        clip_names=tuple(c.name for c in clips), train_frames=tuple(train_frames),
                        heldout_frames=tuple(heldout_frames))
@@ -153,7 +152,7 @@ class MotionPoseSampler:
     def __init__(self, rotations: np.ndarray | torch.Tensor, *, random_heading: bool = True) -> None:
         """rotations: (N, 24, 3, 3) global orient (body -> z-up world) then the 23 body joints; N >= 1."""
         pool = torch.as_tensor(np.asarray(rotations), dtype=torch.float64)
-        if pool.dim() != 4 or tuple(pool.shape[1:]) != (NUM_POSE_JOINTS, 3, 3) or pool.shape[0] < 1:
+        if pool.dim() != 4 or tuple(pool.shape[1:]) != (NUM_SMPL_JOINTS, 3, 3) or pool.shape[0] < 1:
             raise TrainingDataError(f"rotations: expected shape (N >= 1, 24, 3, 3), got {tuple(pool.shape)}")
         self.rotations = pool
         self.random_heading = random_heading
