@@ -21,9 +21,9 @@ For fixed rotations the points are linear in β (the bones J_i - J_parent(i) and
 Each iteration: iteratively reweighted least squares for the Geman-McClure ρ (weight w_j ρ'(s_j) = w_j σ⁴/(σ²+s_j)²),
 normal equations (B, n, n) with n = 75 (+ S for β), one batched Cholesky solve with Marquardt damping μ·diag(H);
 each body keeps its step only where it lowers E (then μ shrinks; else μ grows). The world rotations of the chain
-compose by pointer jumping (⌈log₂ 9⌉ = 4 batched products for SMPL's 9 levels), the rest is batched over bodies,
-joints and keypoints. The solver works in float64: the normal equations of a 75-parameter chain lose digits in
-float32.
+compose by pointer jumping (``keypoint_body.chain_world_rotations``, shared with the autograd path), the rest is
+batched over bodies, joints and keypoints. The solver works in float64: the normal equations of a 75-parameter
+chain lose digits in float32.
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ from dataclasses import dataclass
 
 import torch
 
-from scorehmr_ros.body.body_model import NUM_SMPL_JOINTS
-from scorehmr_ros.body.keypoint_body import KeypointBody
+from scorehmr_ros.body.joint_counts import NUM_SMPL_JOINTS
+from scorehmr_ros.body.keypoint_body import KeypointBody, KinematicTree, chain_joints, chain_world_rotations
 from scorehmr_ros.geometry.rotations import matrix_to_axis_angle
 
 #: Marquardt damping: start, floor, and the factors applied after an accepted / refused step.
@@ -50,7 +50,7 @@ _ROT = 3 * NUM_SMPL_JOINTS  # rotation columns: δ_0 (global orientation), then 
 class _Tables:
     """Constants of one body model, float64 (K keypoint vertices, S betas)."""
 
-    jumps: tuple[torch.Tensor, ...]  # (25,) each: row j's 2^k-th ancestor (24 = identity row, above the root)
+    tree: KinematicTree  # float64 (jumps, parents, not_root, below)
     parents: torch.Tensor  # (24,) long, parents[0] = 0 (masked by not_root where used)
     not_root: torch.Tensor  # (24, 1) 0 for the root
     below: torch.Tensor  # (24, 24) below[i, j] = 1 where j is i or a descendant of i
@@ -78,30 +78,19 @@ def _tables(body: KeypointBody) -> _Tables:
     cached = _TABLES.get(body)
     if cached is not None and cached[0] == key:
         return cached[1]
-    parents = body.parents.tolist()
     device = body.joint_template.device
-    below = torch.eye(NUM_SMPL_JOINTS, dtype=_DTYPE)
-    for joint in range(1, NUM_SMPL_JOINTS):
-        ancestor = joint
-        while ancestor != 0:
-            ancestor = parents[ancestor]
-            below[ancestor, joint] = 1.0
-    ancestor_of = [NUM_SMPL_JOINTS] + parents[1:] + [NUM_SMPL_JOINTS]  # identity row above the root
-    jumps = []
-    while any(a != NUM_SMPL_JOINTS for a in ancestor_of[:NUM_SMPL_JOINTS]):
-        jumps.append(torch.tensor(ancestor_of, device=device))
-        ancestor_of = [ancestor_of[a] for a in ancestor_of]
+    tree = KinematicTree.from_parents(body.parents.tolist(), dtype=_DTYPE, device=device)
+    below = tree.below
     num_vertices = body.vertex_template.shape[0]
     openpose_map = body.openpose_map.tolist()
     joints_used = sorted({r for r in openpose_map if r < NUM_SMPL_JOINTS})
     row_of = {joint: row for row, joint in enumerate(joints_used)}
     point_rows = [row_of[r] if r < NUM_SMPL_JOINTS else len(joints_used) + r - NUM_SMPL_JOINTS for r in openpose_map]
     weights = body.vertex_weights.to(_DTYPE)
-    below = below.to(device)
     tables = _Tables(
-        jumps=tuple(jumps),
-        parents=torch.tensor([0] + parents[1:], device=device),
-        not_root=(torch.arange(NUM_SMPL_JOINTS, device=device) > 0).to(_DTYPE)[:, None],
+        tree=tree,
+        parents=tree.parents,
+        not_root=tree.not_root,
         below=below,
         joint_template=body.joint_template.to(_DTYPE),
         joint_shapedirs=body.joint_shapedirs.to(_DTYPE),
@@ -191,16 +180,11 @@ def pose_chain(tables: _Tables, rotations: torch.Tensor, betas: torch.Tensor, tr
 
     rotations (B, 24, 3, 3), betas (B, S), transl_m (B, 3), float64.
     """
-    batch, num_betas = betas.shape
+    num_betas = betas.shape[1]
     rest = tables.joint_template + torch.einsum("jds,bs->bjd", tables.joint_shapedirs[..., :num_betas], betas)
-    bones = rest - rest[:, tables.parents] * tables.not_root  # the root's "bone" is its rest position
     eye = torch.eye(3, dtype=rotations.dtype, device=rotations.device)
-    world = torch.cat([rotations, eye.expand(batch, 1, 3, 3)], dim=1)  # (B, 25, 3, 3), row 24: identity
-    for jump in tables.jumps:  # after step k, row j is the product of its 2^(k+1) nearest rotations up the chain
-        world = world[:, jump] @ world
-    world = world[:, :NUM_SMPL_JOINTS]
-    parent_world = torch.cat([eye.expand(batch, 1, 3, 3), world[:, tables.parents[1:]]], dim=1)
-    joints = torch.einsum("ij,bixy,biy->bjx", tables.below, parent_world, bones)  # p_j: its bones, rotated, summed
+    world = chain_world_rotations(rotations, tables.tree)
+    joints = chain_joints(world, rest, tables.tree)  # p_j: its bones, rotated, summed
     pose_feature = (rotations[:, 1:] - eye).flatten(2)
     vertices = (tables.vertex_template
                 + torch.einsum("kds,bs->bkd", tables.vertex_shapedirs[..., :num_betas], betas)
