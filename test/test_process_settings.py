@@ -10,6 +10,7 @@ from scorehmr_ros.geometry.rig_io import rig_to_yaml
 from scorehmr_ros.geometry.rigs import ring_rig
 from scorehmr_ros.perception.backends.config import DetectorConfig
 from scorehmr_ros.pipeline.association import AssociationConfig
+from scorehmr_ros.pipeline.streaming import StreamingConfig
 from scorehmr_ros.ros.offline_processing import ProcessConfig
 from scorehmr_ros.ros.parameter_files import ParameterFileError
 from scorehmr_ros.ros.process_settings import resolve_process_settings
@@ -36,6 +37,9 @@ def test_without_files_every_setting_is_its_dataclass_default():
     config, settings = resolve_process_settings(ProcessConfig())
     assert config == ProcessConfig()
     assert settings.detector == DetectorConfig() and settings.association == AssociationConfig()
+    # nested configs keep their enclosing config's defaults (StreamingConfig's IK is Levenberg-Marquardt; a bare
+    # IKConfig() would be Adam): process fits exactly as the node does
+    assert settings.streaming == StreamingConfig() and settings.streaming.ik.solver == "levenberg_marquardt"
     assert settings.applied == () and settings.unused == ()
 
 

@@ -32,6 +32,8 @@ from pathlib import Path
 import numpy as np
 
 from scorehmr_ros.base.config_fields import check_settings, setting
+from scorehmr_ros.body.mesh_decimation import MeshDecimationConfig
+from scorehmr_ros.geometry.rigs import Rig
 
 LOGGER = logging.getLogger(__name__)
 IMAGE_TYPE = "sensor_msgs/msg/Image"
@@ -54,7 +56,8 @@ class ProcessConfig:
     params_file: tuple[str, ...] = setting((), "the nodes' parameter YAML files (ros__parameters of scorehmr, "
                                                "person_detector, keypoint_estimator), applied after the rig file's "
                                                "sections; an option given a non-default value wins over both")
-    world_frame: str = setting("map", "world frame of the camera poses on /tf_static and /tf (ignored with a rig file)")
+    world_frame: str = setting(Rig.world_frame,
+                               "world frame of the camera poses on /tf_static and /tf (ignored with a rig file)")
     cameras: tuple[str, ...] = setting((), "cameras to use (names as found in the bag); empty: all")
     output_namespace: str = setting("/humans", "namespace of the output topics")
     storage: str = setting("mcap", "storage of the output bag", choices=("mcap", "sqlite3"))
@@ -66,8 +69,8 @@ class ProcessConfig:
     prior_path: str = setting("", "diffusion prior checkpoint; empty: the bundled keypoint-only prior")
     body_model_path: str = setting("", "body model .npz; empty: the imported SMPL, else the STAND-IN")
     mesh_rate_hz: float = setting(5.0, "largest mesh rate in bag time", unit="Hz", minimum=0.1, maximum=100.0)
-    mesh_decimation_m: float = setting(0.03, "mesh vertex clustering cell; 0 = full mesh", unit="m", minimum=0.0,
-                                       maximum=0.5)
+    mesh_decimation_m: float = setting(MeshDecimationConfig.cell_m, "mesh vertex clustering cell; 0 = full mesh",
+                                       unit="m", minimum=0.0, maximum=0.5)
     joint_frames: bool = setting(True, "write <joint>_<id> TF frames (else only body_<id>)")
     progress: bool = setting(True, "show a progress bar")
 
@@ -363,6 +366,9 @@ def process_bag(input_path: str | Path, output_path: str | Path, *, config: Proc
         LOGGER.info("parameters only a live node uses, ignored: %s", ", ".join(settings.unused))
     LOGGER.info("cameras %s; prior %s; body model %s", list(names), models.prior_description,
                 models.body_description)
+    # torch's one-off costs (first autograd pass, the optimiser's lazy imports: seconds) are paid here, as the node
+    # pays them while configuring, not by the first person's set
+    LOGGER.info("warmed up the fitter in %.1f s", pipeline.warm_up())
 
     by_topic = {c.image_topic: c.name for c in cameras_found}
     size_of = {camera.name: (camera.width_px, camera.height_px) for camera in cameras}

@@ -110,7 +110,18 @@ def _typed(hint: Any, value: Any, name: str) -> Any:
     return value
 
 
-def _build(config_class: type, prefix: str, values: Mapping[str, Any], overrides: Mapping[str, Any]) -> Any:
+def _field_default(field: dataclasses.Field) -> Any:
+    """A field's default value (its factory called), or None where it has none."""
+    if field.default_factory is not dataclasses.MISSING:
+        return field.default_factory()
+    return None if field.default is dataclasses.MISSING else field.default
+
+
+def _build(config_class: type, prefix: str, values: Mapping[str, Any], overrides: Mapping[str, Any],
+           base: Any = None) -> Any:
+    """``config_class`` from the values by full name; a field without a value keeps ``base``'s (the enclosing
+    config's default for a nested config, e.g. ``StreamingConfig.ik`` is Levenberg-Marquardt where a bare
+    ``IKConfig()`` is Adam), else its own default."""
     hints = typing.get_type_hints(config_class)
     arguments = {}
     for field in dataclasses.fields(config_class):
@@ -120,9 +131,12 @@ def _build(config_class: type, prefix: str, values: Mapping[str, Any], overrides
         name = f"{prefix}.{field.name}" if prefix else field.name
         hint = hints[field.name]
         if dataclasses.is_dataclass(hint):
-            arguments[field.name] = _build(hint, name, values, {})
+            nested_base = getattr(base, field.name) if base is not None else _field_default(field)
+            arguments[field.name] = _build(hint, name, values, {}, nested_base)
         elif name in values:
             arguments[field.name] = _typed(hint, values[name], name)
+        elif base is not None:
+            arguments[field.name] = getattr(base, field.name)
     config = config_class(**arguments)
     validate = getattr(config, "validate", None)
     return (validate() or config) if validate is not None else config
