@@ -10,12 +10,13 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
 
+from scorehmr_ros.base.units import NS_PER_S
 from scorehmr_ros.msg import MultiViewKeypoints2D, PersonKeypoints2D, SMPLBodyArray, ViewKeypoints2D
 from scorehmr_ros.perception.synchronizer import CameraSyncStats
 from scorehmr_ros.ros.camera_intake import HEALTH_WINDOW_S, CameraHealth
 from scorehmr_ros.ros.common import ThrottledWarnings
 from scorehmr_ros.ros.diagnostics import camera_status
-from scorehmr_ros.ros.geometry_conversions import NS_PER_S, MessageConversionError, ns_to_stamp, stamp_to_ns
+from scorehmr_ros.ros.geometry_conversions import MessageConversionError, ns_to_stamp, stamp_to_ns
 from scorehmr_ros.ros.image_conversions import numpy_to_image
 from scorehmr_ros.ros.keypoint_conversions import (
     MAX_PEOPLE_PER_VIEW,
@@ -308,7 +309,7 @@ def test_the_scorehmr_node_starts_afresh_after_a_jump_ahead_and_a_loop_back(ros_
     from scorehmr_ros.pipeline.streaming import StreamingConfig
     from scorehmr_ros.sim.scene import SceneConfig, generate_scene
 
-    from scene_observations import NS_PER_S, restamped, scene_sets
+    from scene_observations import restamped, scene_sets
 
     rig = write_rig(tmp_path / "rig.yaml")
     scene = generate_scene(config=SceneConfig(num_people=2, num_frames=10, clips=("walk", "run"), seed=3),

@@ -122,23 +122,32 @@ def spin_nodes(nodes: list[Node]) -> None:
 def declare_camera_list(node: Node, description: str) -> tuple[str, ...]:
     """Declare the string-array parameter ``cameras`` (no default) and return its value, () when unset."""
     from rcl_interfaces.msg import ParameterDescriptor
-    from rclpy.exceptions import ParameterUninitializedException
     from rclpy.parameter import Parameter
 
     node.declare_parameter("cameras", Parameter.Type.STRING_ARRAY, ParameterDescriptor(description=description))
+    return read_camera_list(node)
+
+
+def read_camera_list(node: Node) -> tuple[str, ...]:
+    """The value of the declared ``cameras`` parameter, () when unset."""
+    from rclpy.exceptions import ParameterUninitializedException
+
     try:
         return tuple(node.get_parameter("cameras").value or ())
     except ParameterUninitializedException:
         return ()
 
 
-def main_for(node_class: type[Node], *, startup_errors: tuple[type[Exception], ...] = (ValueError,)
+def main_for(node_class: type[Node], *, startup_errors: tuple[type[Exception], ...] | None = None
              ) -> Callable[[list[str] | None], None]:
     """The ros2/examples main(): init, spin the node, exit cleanly on Ctrl-C.
 
-    A node that cannot start (``startup_errors``: a bad parameter, a missing model file) logs the
-    reason in one line and exits with status 1 instead of a traceback.
+    A node that cannot start (``startup_errors``, by default the node class's own, else ValueError: a bad
+    parameter, a missing model file) logs the reason in one line and exits with status 1 instead of a traceback.
+    A managed node with ``autostart:=false`` starts unconfigured and is spun all the same.
     """
+    if startup_errors is None:
+        startup_errors = getattr(node_class, "startup_errors", (ValueError,))
 
     def main(args: list[str] | None = None) -> None:
         with rclpy.init(args=args):

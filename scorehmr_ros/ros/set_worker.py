@@ -50,6 +50,13 @@ class DropOldestWorker(Generic[Item]):
         with self._condition:
             return len(self._queue)
 
+    def discard_pending(self) -> int:
+        """Drop every item not started yet (a deactivated node processes nothing new); return how many."""
+        with self._condition:
+            count = len(self._queue)
+            self._queue.clear()
+            return count
+
     def stop(self, timeout_s: float = 5.0) -> None:
         with self._condition:
             self._stopping = True

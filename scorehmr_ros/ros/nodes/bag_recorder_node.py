@@ -23,11 +23,12 @@ from dataclasses import replace
 
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.context import Context
-from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
 from scorehmr_ros.ros.common import main_for
+from scorehmr_ros.ros.managed_node import LIFECYCLE_PARAMETERS, ManagedNode
+from scorehmr_ros.ros.parameters import declare_groups
 from scorehmr_ros.ros.recording import (
     QOS_DEPTHS,
     STORAGES,
@@ -47,22 +48,25 @@ def subscription_qos(kind: str) -> QoSProfile:
         durability=DurabilityPolicy.TRANSIENT_LOCAL if kind == "static" else DurabilityPolicy.VOLATILE)
 
 
-class BagRecorderNode(Node):
-    """Records ``topics`` into a new bag at ``path``.
+class BagRecorderNode(ManagedNode):
+    """Records ``topics`` into a new bag at ``path`` (a managed node: the bag is created on configure, recorded
+    into while active and finished on cleanup).
 
     Args:
         path: bag folder to create; None reads the ``output`` parameter.
         topics: what to record; None reads the ``topics`` parameter (``topic=package/msg/Type[@qos]``).
         storage: ``mcap`` or ``sqlite3``; None reads the ``storage`` parameter.
-        node_name, namespace, context: as for rclpy's Node.
+        node_name, namespace, context, kwargs: as for rclpy's Node (e.g. parameter_overrides).
     Raises:
-        BagError: the bag exists already, a type is not installed or has no definition.
+        BagError: (autostart) the bag exists already, a type is not installed or has no definition.
     """
+
+    startup_errors = (BagError, ValueError)
 
     def __init__(self, *, path: str | None = None, topics: Iterable[TopicSpec] | None = None,
                  storage: str | None = None, node_name: str = "bag_recorder", namespace: str | None = None,
-                 context: Context | None = None) -> None:
-        super().__init__(node_name, namespace=namespace, context=context)
+                 context: Context | None = None, **kwargs) -> None:
+        super().__init__(node_name, namespace=namespace, context=context, **kwargs)
         self.declare_parameter("output", Parameter.Type.STRING,
                                ParameterDescriptor(description="bag folder to create (must not exist)"))
         self.declare_parameter("storage", "mcap", ParameterDescriptor(
@@ -70,6 +74,14 @@ class BagRecorderNode(Node):
         self.declare_parameter("topics", Parameter.Type.STRING_ARRAY, ParameterDescriptor(
             description="topics to record, each 'topic=package/msg/Type' or 'topic=package/msg/Type@qos' "
                         "(qos: sensor_data, reliable, static; default by topic name)"))
+        declare_groups(self, (LIFECYCLE_PARAMETERS,))
+        self._given = (path, None if topics is None else list(topics), storage)
+        self.writer: BagWriter | None = None
+        self.start()
+
+    def configure(self) -> None:
+        """Create the bag (it must not exist)."""
+        path, topics, storage = self._given
         path = path if path is not None else self.get_parameter("output").value
         if not path:
             raise BagError("output: set the bag folder to write")
@@ -80,20 +92,25 @@ class BagRecorderNode(Node):
         if not topics:
             raise BagError("topics: nothing to record")
         storage = storage if storage is not None else self.get_parameter("storage").value
-
         self.writer = BagWriter(path, topics=topics, storage=storage)
         self.topics = tuple(topics)
-        self._subscriptions = [
-            self.create_subscription(message_class(spec.msg_type), spec.topic,
-                                     lambda data, topic=spec.topic: self._on_message(topic, data),
-                                     subscription_qos(spec.qos), raw=True)
-            for spec in topics]
         self.get_logger().info(f"recording {len(topics)} topics to {path} ({storage})")
+
+    def activate(self) -> None:
+        for spec in self.topics:
+            self.register_intake(self.create_subscription(
+                message_class(spec.msg_type), spec.topic, lambda data, topic=spec.topic: self._on_message(topic, data),
+                subscription_qos(spec.qos), raw=True))
+
+    def release(self) -> None:
+        super().release()  # the subscriptions first
+        if self.writer is not None:
+            self.writer.close()
 
     @property
     def counts(self) -> dict[str, int]:
         """Messages written so far, per fully qualified topic name."""
-        return dict(self.writer.counts)
+        return dict(self.writer.counts) if self.writer is not None else {}
 
     def _on_message(self, topic: str, data: bytes) -> None:
         try:
@@ -103,18 +120,11 @@ class BagRecorderNode(Node):
                 raise
 
     def close(self) -> None:
-        """Stop recording and finish the bag (also done by destroy_node)."""
-        for subscription in self._subscriptions:
-            self.destroy_subscription(subscription)
-        self._subscriptions.clear()
-        self.writer.close()
-
-    def destroy_node(self) -> None:
-        self.close()
-        super().destroy_node()
+        """Stop recording and finish the bag (also done by cleanup, shutdown and destroy_node)."""
+        self.release()
 
 
-main = main_for(BagRecorderNode, startup_errors=(BagError, ValueError))
+main = main_for(BagRecorderNode)
 
 
 if __name__ == "__main__":

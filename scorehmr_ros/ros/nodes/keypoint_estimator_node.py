@@ -14,7 +14,6 @@ from collections import deque
 
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.node import Node
 
 from scorehmr_ros.msg import MultiViewKeypoints2D
 from scorehmr_ros.perception.backends.config import KeypointConfig
@@ -29,12 +28,14 @@ from scorehmr_ros.ros.common import (
     freeze_startup_objects,
     main_for,
     output_qos,
+    read_camera_list,
     spin_nodes,
 )
 from scorehmr_ros.ros.diagnostics import stage_status
 from scorehmr_ros.ros.geometry_conversions import MessageConversionError
 from scorehmr_ros.ros.image_buffer import StampedBuffer
 from scorehmr_ros.ros.keypoint_conversions import msg_to_detections, observation_to_msg
+from scorehmr_ros.ros.managed_node import LIFECYCLE_PARAMETERS, ManagedNode
 from scorehmr_ros.ros.nodes.person_detector_node import DetectedSet, PersonDetectorNode
 from scorehmr_ros.ros.parameters import ParameterGroup, declare_groups
 from scorehmr_ros.ros.set_worker import PROCESSING_ERRORS, DropOldestWorker
@@ -48,43 +49,73 @@ IMAGE_WAIT_S = 0.3
 MAX_WAITING_SETS = 8
 
 #: Every parameter of the node (plus ``cameras``), each group from one config dataclass of the core.
-PARAMETERS = (ParameterGroup("", FrontConfig), ParameterGroup("keypoints", KeypointConfig))
+PARAMETERS = (ParameterGroup("", FrontConfig), ParameterGroup("keypoints", KeypointConfig), LIFECYCLE_PARAMETERS)
 
 
-class KeypointEstimatorNode(Node):
-    """Estimates 2D keypoints of the detected people in every view of a set."""
+class KeypointEstimatorNode(ManagedNode):
+    """Estimates 2D keypoints of the detected people in every view of a set (a managed node)."""
+
+    startup_errors = (ValueError, PerceptionError, OSError)
 
     def __init__(self, *, node_name: str = "keypoint_estimator", attached: bool = False, **kwargs) -> None:
         super().__init__(node_name, **kwargs)
-        cameras = declare_camera_list(self, "camera names of the rig (standalone mode)")
+        self.attached = attached
+        declare_camera_list(self, "camera names of the rig (standalone mode)")
         declare_groups(self, PARAMETERS)
         self.warnings = ThrottledWarnings(log=self.get_logger().warning)
-        self.config, keypoint_config = (group.read(self) for group in PARAMETERS)
-        self.front = PerceptionFront(detector=None, estimator=build_keypoint_estimator(keypoint_config),
+        self.front: PerceptionFront | None = None
+        self.worker: DropOldestWorker | None = None
+        self.waiting: deque[tuple[float, MultiViewObservation]] = deque()  # (monotonic deadline, detections)
+        self.start()
+
+    def configure(self) -> None:
+        """Validate the parameters, load the keypoint model, create the publishers (and, standalone, the worker)."""
+        cameras = read_camera_list(self)
+        if not self.attached and not cameras:
+            raise ValueError("cameras: give the rig's camera names, e.g. -p cameras:=[cam0,cam1]")
+        self.cameras = cameras
+        self.config, self.keypoint_config = (
+            group.read(self) for group in PARAMETERS if group is not LIFECYCLE_PARAMETERS)
+        self.front = PerceptionFront(detector=None, estimator=build_keypoint_estimator(self.keypoint_config),
                                      config=self.config)
-        self.keypoints_publisher = self.create_publisher(MultiViewKeypoints2D, "keypoints2d", output_qos())
-        self.diagnostics_publisher = self.create_publisher(DiagnosticArray, "/diagnostics", output_qos())
+        self.keypoints_publisher = self.create_output(MultiViewKeypoints2D, "keypoints2d", output_qos())
+        self.diagnostics_publisher = self.create_output(DiagnosticArray, "/diagnostics", output_qos())
         self.estimate_times_s: list[float] = []
         self.processed = 0
-        self.worker: DropOldestWorker | None = None
         self.images: StampedBuffer[CameraFrame] | None = None  # standalone: each camera's recent frames
-        self.waiting: deque[tuple[float, MultiViewObservation]] = deque()  # (monotonic deadline, detections)
-        if not attached:
-            if not cameras:
-                raise ValueError("cameras: give the rig's camera names, e.g. -p cameras:=[cam0,cam1]")
+        self.waiting.clear()
+        if not self.attached:
             self.images = StampedBuffer(cameras, capacity=IMAGE_CACHE_PER_CAMERA)
             self.worker = DropOldestWorker(self.on_detected_set, capacity=self.config.processing_queue,
                                            name="keypoint_estimator", on_error=self.report_processing_error)
+
+    def activate(self) -> None:
+        """Standalone: camera and detections subscriptions and the waiting sets' timer; diagnostics."""
+        if not self.attached:
             group = MutuallyExclusiveCallbackGroup()
-            self.intake = CameraIntake(self, cameras=cameras, transport=self.config.image_transport,
-                                       reliability=self.config.image_reliability, on_frame=self._on_frame,
-                                       warnings=self.warnings, callback_group=group)
-            self.create_subscription(MultiViewKeypoints2D, "detections", self._on_detections, output_qos(),
-                                     callback_group=group)
-            self.create_timer(IMAGE_WAIT_S / 4, self._release_waiting, callback_group=group)
-        self.create_timer(self.config.diagnostics_period_s, self._publish_diagnostics)
-        self.get_logger().info(f"ready: keypoints {keypoint_config.backend} -> {self.config.output_layout}"
-                               f"{' (in-process with the detector)' if attached else ''}")
+            self.intake = self.register_intake(CameraIntake(
+                self, cameras=self.cameras, transport=self.config.image_transport,
+                reliability=self.config.image_reliability, on_frame=self._on_frame, warnings=self.warnings,
+                callback_group=group))
+            self.register_intake(self.create_subscription(MultiViewKeypoints2D, "detections", self._on_detections,
+                                                          output_qos(), callback_group=group))
+            self.register_intake(self.create_timer(IMAGE_WAIT_S / 4, self._release_waiting, callback_group=group))
+        self.register_intake(self.create_timer(self.config.diagnostics_period_s, self._publish_diagnostics))
+        self.get_logger().info(f"ready: keypoints {self.keypoint_config.backend} -> {self.config.output_layout}"
+                               f"{' (in-process with the detector)' if self.attached else ''}")
+
+    def deactivate(self) -> None:
+        """No intake; the sets waiting for images or for the estimator are dropped."""
+        super().deactivate()
+        self.waiting.clear()
+        if self.worker is not None:
+            self.worker.discard_pending()
+
+    def release(self) -> None:
+        if self.worker is not None:  # first: it uses the model and the publishers
+            self.worker.stop()
+        self.worker = self.front = None
+        super().release()
 
     # -- standalone intake ------------------------------------------------------------------
     def _on_frame(self, frame: CameraFrame) -> None:
@@ -120,8 +151,13 @@ class KeypointEstimatorNode(Node):
 
     # -- processing (worker thread, or the detector's worker when attached) ------------------
     def on_detected_set(self, detected: DetectedSet) -> None:
+        """Estimate and publish one set's keypoints; ignored unless active (attached: the detector's worker calls
+        this whatever this node's state)."""
+        front = self.front
+        if front is None or not self.is_active:
+            return
         start = time.perf_counter()
-        keypoints = self.front.estimate(detected.detections, detected.frames, detected.raw_detections)
+        keypoints = front.estimate(detected.detections, detected.frames, detected.raw_detections)
         self.estimate_times_s = (self.estimate_times_s + [time.perf_counter() - start])[-50:]
         self.processed += 1
         self.keypoints_publisher.publish(observation_to_msg(keypoints))
@@ -137,13 +173,7 @@ class KeypointEstimatorNode(Node):
                                    warnings=self.warnings.counts)]
         self.diagnostics_publisher.publish(msg)
 
-    def destroy_node(self) -> None:
-        if getattr(self, "worker", None) is not None:  # absent when the node failed to start
-            self.worker.stop()
-        super().destroy_node()
-
-
-main = main_for(KeypointEstimatorNode, startup_errors=(ValueError, PerceptionError, OSError))
+main = main_for(KeypointEstimatorNode)
 
 
 def perception_main(args: list[str] | None = None) -> None:
@@ -154,7 +184,7 @@ def perception_main(args: list[str] | None = None) -> None:
         try:
             detector = PersonDetectorNode()
             estimator = KeypointEstimatorNode(attached=True)
-        except (ValueError, PerceptionError, OSError) as error:
+        except (*PersonDetectorNode.startup_errors, *KeypointEstimatorNode.startup_errors) as error:
             rclpy.logging.get_logger("perception").fatal(f"cannot start: {error}")
             raise SystemExit(1) from None
 

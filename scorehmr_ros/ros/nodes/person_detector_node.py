@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.node import Node
 from sensor_msgs.msg import Image
 
 from scorehmr_ros.msg import MultiViewKeypoints2D
@@ -25,11 +24,12 @@ from scorehmr_ros.perception.front import CameraFrame, FrontConfig, PerceptionFr
 from scorehmr_ros.perception.observations import MultiViewObservation
 from scorehmr_ros.perception.synchronizer import NWaySynchronizer, SyncConfig, SyncedSet, describe_stats
 from scorehmr_ros.ros.camera_intake import CameraIntake
-from scorehmr_ros.ros.common import ThrottledWarnings, declare_camera_list, main_for, output_qos
+from scorehmr_ros.ros.common import ThrottledWarnings, declare_camera_list, main_for, output_qos, read_camera_list
 from scorehmr_ros.ros.diagnostics import camera_status, stage_status
 from scorehmr_ros.ros.geometry_conversions import ns_to_stamp
 from scorehmr_ros.ros.image_conversions import numpy_to_image
 from scorehmr_ros.ros.keypoint_conversions import observation_to_msg
+from scorehmr_ros.ros.managed_node import LIFECYCLE_PARAMETERS, ManagedNode
 from scorehmr_ros.ros.parameters import ParameterGroup, declare_groups
 from scorehmr_ros.ros.set_worker import DropOldestWorker
 
@@ -43,6 +43,7 @@ PARAMETERS = (
     ParameterGroup("", FrontConfig),
     ParameterGroup("sync", SyncConfig, from_parameters=(("camera_names", "cameras"),)),
     ParameterGroup("detector", DetectorConfig),
+    LIFECYCLE_PARAMETERS,
 )
 
 
@@ -55,42 +56,68 @@ class DetectedSet:
     frames: dict[str, CameraFrame]
 
 
-class PersonDetectorNode(Node):
-    """Synchronizes the rig's cameras and detects people in every view of each set."""
+class PersonDetectorNode(ManagedNode):
+    """Synchronizes the rig's cameras and detects people in every view of each set (a managed node)."""
+
+    startup_errors = (ValueError, PerceptionError, OSError)
 
     def __init__(self, *, node_name: str = "person_detector", **kwargs) -> None:
         super().__init__(node_name, **kwargs)
-        cameras = declare_camera_list(self, CAMERAS_DESCRIPTION)
+        declare_camera_list(self, CAMERAS_DESCRIPTION)
         declare_groups(self, PARAMETERS)
         self.warnings = ThrottledWarnings(log=self.get_logger().warning)
+        self.listeners: list = []
+        self.front: PerceptionFront | None = None
+        self.worker: DropOldestWorker | None = None
+        self.start()
 
-        # Configure: validate, load the model, create publishers (raises with the reason on failure).
+    def configure(self) -> None:
+        """Validate the parameters, load the detector, create the publishers and the worker."""
+        cameras = read_camera_list(self)
         if not cameras:
             raise ValueError("cameras: give the rig's camera names, e.g. -p cameras:=[cam0,cam1]")
-        self.config, sync_config, detector_config = (group.read(self) for group in PARAMETERS)
-        self.front = PerceptionFront(detector=build_detector(detector_config), estimator=None, config=self.config)
-        self.synchronizer: NWaySynchronizer[CameraFrame] = NWaySynchronizer(sync_config)
-        self.silent_after_s = sync_config.stale_s  # a camera the synchronizer stops waiting for is reported
-        self.listeners: list = []
-        self.detections_publisher = self.create_publisher(MultiViewKeypoints2D, "detections", output_qos())
-        self.diagnostics_publisher = self.create_publisher(DiagnosticArray, "/diagnostics", output_qos())
-        self.debug_publishers = {camera: self.create_publisher(Image, f"{camera}/debug_image", 1)
+        self.cameras = cameras
+        self.config, self.sync_config, self.detector_config = (
+            group.read(self) for group in PARAMETERS if group is not LIFECYCLE_PARAMETERS)
+        self.front = PerceptionFront(detector=build_detector(self.detector_config), estimator=None,
+                                     config=self.config)
+        self.silent_after_s = self.sync_config.stale_s  # a camera the synchronizer stops waiting for is reported
+        self.detections_publisher = self.create_output(MultiViewKeypoints2D, "detections", output_qos())
+        self.diagnostics_publisher = self.create_output(DiagnosticArray, "/diagnostics", output_qos())
+        self.debug_publishers = {camera: self.create_output(Image, f"{camera}/debug_image", 1)
                                  for camera in cameras} if self.config.publish_debug_image else {}
         self.worker = DropOldestWorker(self._process, capacity=self.config.processing_queue,
                                        name="person_detector", on_error=self._on_processing_error)
         self.detect_times_s: list[float] = []
 
-        # Activate: subscriptions and timers (one mutually exclusive group: the synchronizer needs no lock).
+    def activate(self) -> None:
+        """Camera subscriptions and timers (one mutually exclusive group: the synchronizer needs no lock); the
+        synchronizer starts afresh, so no set waits across an inactive spell."""
+        self.synchronizer: NWaySynchronizer[CameraFrame] = NWaySynchronizer(self.sync_config)
         intake_group = MutuallyExclusiveCallbackGroup()
-        self.intake = CameraIntake(self, cameras=cameras, transport=self.config.image_transport,
-                                   reliability=self.config.image_reliability, on_frame=self._on_frame,
-                                   warnings=self.warnings, callback_group=intake_group)
-        self.create_timer(SYNC_POLL_PERIOD_S, self._poll, callback_group=intake_group)
-        self.create_timer(self.config.diagnostics_period_s, self._publish_diagnostics)
+        self.intake = self.register_intake(CameraIntake(
+            self, cameras=self.cameras, transport=self.config.image_transport,
+            reliability=self.config.image_reliability, on_frame=self._on_frame, warnings=self.warnings,
+            callback_group=intake_group))
+        self.register_intake(self.create_timer(SYNC_POLL_PERIOD_S, self._poll, callback_group=intake_group))
+        self.register_intake(self.create_timer(self.config.diagnostics_period_s, self._publish_diagnostics))
+        cameras, sync_config = self.cameras, self.sync_config
         self.get_logger().info(
-            f"ready: {len(cameras)} cameras {list(cameras)}, detector {detector_config.backend}, "
+            f"ready: {len(cameras)} cameras {list(cameras)}, detector {self.detector_config.backend}, "
             f"sync slop {sync_config.slop_s * 1e3:.0f} ms, k={sync_config.required_cameras} of {len(cameras)}, "
             f"deadline {sync_config.deadline_s * 1e3:.0f} ms")
+
+    def deactivate(self) -> None:
+        """No intake, and the sets waiting for the detector are dropped."""
+        super().deactivate()
+        if self.worker is not None:
+            self.worker.discard_pending()
+
+    def release(self) -> None:
+        if self.worker is not None:  # first: it uses the detector and the publishers
+            self.worker.stop()
+        self.worker = self.front = None
+        super().release()
 
     def attach(self, listener) -> None:
         """Hand every detected set to ``listener(DetectedSet)`` in this process (no re-serialization)."""
@@ -149,13 +176,7 @@ class PersonDetectorNode(Node):
                        for camera in self.intake.health]
         self.diagnostics_publisher.publish(msg)
 
-    def destroy_node(self) -> None:
-        if getattr(self, "worker", None) is not None:  # absent when the node failed to start
-            self.worker.stop()
-        super().destroy_node()
-
-
-main = main_for(PersonDetectorNode, startup_errors=(ValueError, PerceptionError, OSError))
+main = main_for(PersonDetectorNode)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from scorehmr_ros.ros.managed_node import LIFECYCLE_PARAMETERS
 from scorehmr_ros.ros.parameters import parameter_names
 
 
@@ -13,5 +14,5 @@ def declared_parameters() -> dict[str, set[str]]:
         "person_detector": parameter_names(person_detector_node.PARAMETERS, extra=("cameras",)),
         "keypoint_estimator": parameter_names(keypoint_estimator_node.PARAMETERS, extra=("cameras",)),
         "scorehmr": parameter_names(scorehmr_node.PARAMETERS, extra=("cameras",)),
-        "rig_tf": {"rig_file"},
+        "rig_tf": parameter_names((LIFECYCLE_PARAMETERS,), extra=("rig_file",)),
     }

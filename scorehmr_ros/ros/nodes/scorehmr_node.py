@@ -20,7 +20,6 @@ from dataclasses import dataclass
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from tf2_msgs.msg import TFMessage
@@ -28,8 +27,10 @@ from visualization_msgs.msg import MarkerArray
 
 from scorehmr_ros.base.config_fields import check_settings, setting
 from scorehmr_ros.body.body_state import TrackingState
+from scorehmr_ros.body.mesh_decimation import MeshDecimationConfig
 from scorehmr_ros.diffusion.checkpoint import CheckpointError
 from scorehmr_ros.geometry.frame_tree import ExtrapolationError, FrameLookupError, FrameTree, poses_at
+from scorehmr_ros.geometry.rigs import Rig
 from scorehmr_ros.image_prior.view_regressor import ViewRegressorError
 from scorehmr_ros.msg import MultiViewKeypoints2D, SMPLBodyArray
 from scorehmr_ros.perception.observations import MultiViewObservation
@@ -38,7 +39,14 @@ from scorehmr_ros.pipeline.body_pipeline import FittedSet, PipelineInputError
 from scorehmr_ros.pipeline.streaming import StreamingConfig
 from scorehmr_ros.pipeline.tracking import TrackerConfig
 from scorehmr_ros.ros.body_outputs import body_transforms, mesh_markers_cdr, skeleton_markers
-from scorehmr_ros.ros.common import ThrottledWarnings, declare_camera_list, image_qos, main_for, output_qos
+from scorehmr_ros.ros.common import (
+    ThrottledWarnings,
+    declare_camera_list,
+    image_qos,
+    main_for,
+    output_qos,
+    read_camera_list,
+)
 from scorehmr_ros.ros.diagnostics import percentile_ms, stage_status
 from scorehmr_ros.ros.geometry_conversions import (
     MessageConversionError,
@@ -51,6 +59,7 @@ from scorehmr_ros.ros.geometry_conversions import (
 from scorehmr_ros.ros.image_buffer import StampedBuffer
 from scorehmr_ros.ros.image_conversions import ImageConversionError, message_to_bgr
 from scorehmr_ros.ros.keypoint_conversions import msg_to_observation
+from scorehmr_ros.ros.managed_node import LIFECYCLE_PARAMETERS, ManagedNode
 from scorehmr_ros.ros.parameters import ParameterGroup, declare_groups
 from scorehmr_ros.ros.set_worker import DropOldestWorker
 
@@ -61,7 +70,7 @@ CAMERAS_DESCRIPTION = "camera names of the rig (CameraInfo on <cam>/camera_info 
 class ScoreHMRNodeConfig:
     """The scorehmr node's own settings (fitting, association and tracking have their own groups)."""
 
-    world_frame: str = setting("map", "reference frame of the bodies, meshes and TF (REP-105)")
+    world_frame: str = setting(Rig.world_frame, "reference frame of the bodies, meshes and TF (REP-105)")
     rig_file: str = setting("", "rig YAML with intrinsics and extrinsics; empty: CameraInfo topics + TF")
     prior_path: str = setting("", "diffusion prior checkpoint; empty: the bundled keypoint-only DeepMimic prior")
     body_model_path: str = setting("", "body model .npz; empty: the imported SMPL, else the generated STAND-IN")
@@ -82,7 +91,8 @@ class ScoreHMRNodeConfig:
     publish_meshes: bool = setting(True, "publish meshes (MarkerArray TRIANGLE_LIST per person)")
     mesh_rate_hz: float = setting(5.0, "mesh publish rate in set-stamp time (at most the body rate)", unit="Hz",
                                   minimum=0.1, maximum=100.0)
-    mesh_decimation_m: float = setting(0.03, "mesh vertex clustering cell; 0 = full mesh", unit="m", minimum=0.0,
+    mesh_decimation_m: float = setting(MeshDecimationConfig.cell_m, "mesh vertex clustering cell; 0 = full mesh",
+                                       unit="m", minimum=0.0,
                                        maximum=0.5)
     publish_skeletons: bool = setting(False, "publish LINE_LIST skeletons")
     publish_joint_frames: bool = setting(True, "publish <joint>_<id> TF frames (else only body_<id>)")
@@ -112,23 +122,33 @@ PARAMETERS = (
     ParameterGroup("association", AssociationConfig),
     ParameterGroup("tracking", TrackerConfig),
     ParameterGroup("streaming", StreamingConfig),
+    LIFECYCLE_PARAMETERS,
 )
 
 
-class ScoreHMRNode(Node):
-    """Fits one SMPL body per tracked person from the multi-view keypoints of each set."""
+class ScoreHMRNode(ManagedNode):
+    """Fits one SMPL body per tracked person from the multi-view keypoints of each set (a managed node)."""
+
+    #: A bad parameter or model file (CheckpointError is a RuntimeError): one "configure failed" / "cannot start" line.
+    startup_errors = (ValueError, OSError, LookupError, CheckpointError)
 
     def __init__(self, *, node_name: str = "scorehmr", **kwargs) -> None:
         super().__init__(node_name, **kwargs)
-        self.camera_names = declare_camera_list(self, CAMERAS_DESCRIPTION)
+        declare_camera_list(self, CAMERAS_DESCRIPTION)
         declare_groups(self, PARAMETERS)
         self.warnings = ThrottledWarnings(log=self.get_logger().warning)
+        self.models = self.pipeline = self.image_buffer = None
+        self.worker: DropOldestWorker | None = None
+        self.publish_worker: DropOldestWorker | None = None
+        self.start()
+
+    def configure(self) -> None:
+        """Validate the parameters, load the models and warm the fitter up (never inside a callback)."""
+        self.camera_names = read_camera_list(self)
         self.config, self.association_config, self.tracker_config, self.streaming_config = (
-            group.read(self) for group in PARAMETERS)
+            group.read(self) for group in PARAMETERS if group is not LIFECYCLE_PARAMETERS)
         if not self.camera_names and not self.config.rig_file:
             raise ValueError("cameras: give the rig's camera names, or a rig_file")
-
-        # Configure: load the models before spinning (never inside a callback).
         import torch
 
         from scorehmr_ros.pipeline.body_pipeline import (  # torch: imported when configuring
@@ -156,11 +176,11 @@ class ScoreHMRNode(Node):
         else:  # warm up now: calibrating later must not stall the intake
             warm_s = self.models.warm_up(num_views=len(self.camera_names), streaming=self.streaming_config)
             self.get_logger().info(f"fitter warmed up in {warm_s:.1f} s (placeholder rig until CameraInfo + TF)")
-        self.bodies_publisher = self.create_publisher(SMPLBodyArray, "bodies", output_qos())
-        self.mesh_publisher = self.create_publisher(MarkerArray, "meshes", output_qos(depth=2))
-        self.skeleton_publisher = self.create_publisher(MarkerArray, "skeletons", output_qos(depth=2))
-        self.tf_publisher = self.create_publisher(TFMessage, "/tf", output_qos(depth=100))
-        self.diagnostics_publisher = self.create_publisher(DiagnosticArray, "/diagnostics", output_qos())
+        self.bodies_publisher = self.create_output(SMPLBodyArray, "bodies", output_qos())
+        self.mesh_publisher = self.create_output(MarkerArray, "meshes", output_qos(depth=2))
+        self.skeleton_publisher = self.create_output(MarkerArray, "skeletons", output_qos(depth=2))
+        self.tf_publisher = self.create_output(TFMessage, "/tf", output_qos(depth=100))
+        self.diagnostics_publisher = self.create_output(DiagnosticArray, "/diagnostics", output_qos())
         self.publish_worker = DropOldestWorker(self._publish, capacity=PUBLISH_BACKLOG, name="scorehmr_publish",
                                                on_error=self._on_publish_error)
         self.worker = DropOldestWorker(self._process, capacity=self.config.processing_queue, name="scorehmr",
@@ -168,35 +188,52 @@ class ScoreHMRNode(Node):
         self.latencies_s: list[float] = []
         self.fit_times_s: list[float] = []
         self.next_mesh_ns: int | None = None  # set stamp from which the next mesh array is due
-
-        # Activate: subscriptions and timers.
-        group = MutuallyExclusiveCallbackGroup()
-        self.create_subscription(MultiViewKeypoints2D, "keypoints2d", self._on_keypoints, output_qos(),
-                                 callback_group=group)
         self.image_buffer: StampedBuffer | None = None  # image-conditioned prior: camera -> recent image messages
         if self.models.image_conditioned:
             self.image_buffer = StampedBuffer(self.camera_names, capacity=self.config.image_buffer_size)
+
+    def activate(self) -> None:
+        """Subscriptions (keypoints; images, CameraInfo and TF when needed) and the diagnostics timer."""
+        group = MutuallyExclusiveCallbackGroup()
+
+        def subscribe(msg_type, topic: str, callback, qos) -> None:
+            self.register_intake(self.create_subscription(msg_type, topic, callback, qos, callback_group=group))
+
+        subscribe(MultiViewKeypoints2D, "keypoints2d", self._on_keypoints, output_qos())
+        if self.image_buffer is not None:
             compressed = self.config.image_topic.endswith("/compressed")
             qos = image_qos(reliability=self.config.image_reliability, depth=2)
             topics = [self.config.image_topic.format(camera=camera) for camera in self.camera_names]
             for camera, topic in zip(self.camera_names, topics, strict=True):
-                self.create_subscription(CompressedImage if compressed else Image, topic,
-                                         lambda msg, c=camera: self._on_image(c, msg), qos, callback_group=group)
+                subscribe(CompressedImage if compressed else Image, topic,
+                          lambda msg, c=camera: self._on_image(c, msg), qos)
             self.get_logger().info(f"image-conditioned prior: PARE features from {topics}")
-        if self.pipeline is None:
+        if self.pipeline is None or self.camera_frames:  # TF mode: calibration, and moving cameras' poses
             static = QoSProfile(depth=100, durability=DurabilityPolicy.TRANSIENT_LOCAL,
                                 reliability=ReliabilityPolicy.RELIABLE)
-            self.create_subscription(TFMessage, "/tf_static", lambda msg: self._on_tf(msg, static=True), static,
-                                     callback_group=group)
-            self.create_subscription(TFMessage, "/tf", self._on_tf, output_qos(depth=100), callback_group=group)
+            subscribe(TFMessage, "/tf_static", lambda msg: self._on_tf(msg, static=True), static)
+            subscribe(TFMessage, "/tf", self._on_tf, output_qos(depth=100))
             for camera in self.camera_names:
-                self.create_subscription(CameraInfo, f"{camera}/camera_info",
-                                         lambda msg, c=camera: self._on_camera_info(c, msg), 1,
-                                         callback_group=group)
-        self.create_timer(self.config.diagnostics_period_s, self._publish_diagnostics)
+                subscribe(CameraInfo, f"{camera}/camera_info", lambda msg, c=camera: self._on_camera_info(c, msg), 1)
+        self.register_intake(self.create_timer(self.config.diagnostics_period_s, self._publish_diagnostics))
         source = f"rig file {self.config.rig_file}" if self.config.rig_file else "CameraInfo + TF"
         self.get_logger().info(f"ready: {len(self.camera_names)} cameras {list(self.camera_names)} from {source}; "
                                f"prior {self.models.prior_description}; body model {self.models.body_description}")
+
+    def deactivate(self) -> None:
+        """No intake, and the sets waiting for the fitter or for publishing are dropped."""
+        super().deactivate()
+        for worker in (self.worker, self.publish_worker):
+            if worker is not None:
+                worker.discard_pending()
+
+    def release(self) -> None:
+        for worker in (self.worker, self.publish_worker):  # first: they use the models and the publishers
+            if worker is not None:
+                worker.stop()
+        self.worker = self.publish_worker = None
+        self.models = self.pipeline = self.image_buffer = None
+        super().release()
 
     # -- intake -----------------------------------------------------------------------------
     def _on_tf(self, msg: TFMessage, *, static: bool = False) -> None:
@@ -395,16 +432,8 @@ class ScoreHMRNode(Node):
         msg.status = [fit, latency, calibrated]
         self.diagnostics_publisher.publish(msg)
 
-    def destroy_node(self) -> None:
-        if getattr(self, "worker", None) is not None:  # absent when the node failed to start
-            self.worker.stop()
-        if getattr(self, "publish_worker", None) is not None:
-            self.publish_worker.stop()
-        super().destroy_node()
 
-
-#: A bad parameter or model file (CheckpointError is a RuntimeError) is one "cannot start:" line, exit 1.
-main = main_for(ScoreHMRNode, startup_errors=(ValueError, OSError, LookupError, CheckpointError))
+main = main_for(ScoreHMRNode)
 
 if __name__ == "__main__":
     main()
