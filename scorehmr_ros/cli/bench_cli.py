@@ -31,11 +31,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     fit.set_defaults(run=run_fit)
     from scorehmr_ros.cli.bench_calibrated import add_target
     from scorehmr_ros.cli.bench_graph import add_target as add_graph_target
+    from scorehmr_ros.cli.bench_process import add_target as add_process_target
     from scorehmr_ros.cli.engines_cli import add_target as add_accel_target
 
     add_target(targets)
     add_graph_target(targets)
     add_accel_target(targets)
+    add_process_target(targets)
 
 
 def run_fit(args: argparse.Namespace) -> int:
