@@ -85,8 +85,11 @@ def visible_people(truth_px: np.ndarray, *, width_px: int, height_px: int) -> in
     return int(np.sum(np.all(inside, axis=1)))
 
 
+@pytest.mark.parametrize("composed", [False, True], ids=["two_nodes", "composed"])
 def test_rig_through_both_nodes_matches_ground_truth_and_survives_a_dropout(ros_node, ros_peers, tmp_path,
-                                                                            record_property):
+                                                                            record_property, composed):
+    """Separate detector and keypoint nodes (the detector on every view of every set), and the composed
+    ``perception`` executable (people tracked from set to set, the detector only where needed)."""
     keypoint_sets, truths, infos, statics = [], [], {}, []
     ros_node.create_subscription(MultiViewKeypoints2D, "keypoints2d", keypoint_sets.append, 100)
     ros_node.create_subscription(SMPLBodyArray, "sim/ground_truth", truths.append, 100)
@@ -100,13 +103,16 @@ def test_rig_through_both_nodes_matches_ground_truth_and_survives_a_dropout(ros_
         {status.name: {v.key: v.value for v in status.values} for status in msg.status}), 10)
 
     cameras = f"cameras:=[{','.join(CAMERAS)}]"
-    detector = ros_peers.start_module(
-        "scorehmr_ros.ros.nodes.person_detector_node",
-        *node_args(cameras, "image_reliability:=reliable", "sync.min_cameras:=2", "detector.num_threads:=1",
-                   f"sync.deadline_s:={SYNC_DEADLINE_S}", f"sync.stale_s:={SYNC_STALE_S}"))
-    estimator = ros_peers.start_module(
-        "scorehmr_ros.ros.nodes.keypoint_estimator_node",
-        *node_args(cameras, "image_reliability:=reliable", "keypoints.num_threads:=1"))
+    detector_params = (cameras, "image_reliability:=reliable", "sync.min_cameras:=2", "detector.num_threads:=1",
+                       f"sync.deadline_s:={SYNC_DEADLINE_S}", f"sync.stale_s:={SYNC_STALE_S}")
+    if composed:
+        detector = estimator = ros_peers.start_module("scorehmr_ros.ros.nodes.perception_node",
+                                                      *node_args(*detector_params, "keypoints.num_threads:=1"))
+    else:
+        detector = ros_peers.start_module("scorehmr_ros.ros.nodes.person_detector_node", *node_args(*detector_params))
+        estimator = ros_peers.start_module(
+            "scorehmr_ros.ros.nodes.keypoint_estimator_node",
+            *node_args(cameras, "image_reliability:=reliable", "keypoints.num_threads:=1"))
     rig = ros_peers.start_module("scorehmr_ros.ros.testbed.sim_rig_node", *node_args(
         "rig:=demo3", "num_people:=2", f"num_frames:={NUM_FRAMES}", f"fps:={FPS_HZ}", "loop:=false",
         "start_delay_s:=2.0", f"dropout_camera:={DROPPED_CAMERA}", f"dropout_start_frame:={DROPOUT_START_FRAME}",
@@ -175,3 +181,11 @@ def test_rig_through_both_nodes_matches_ground_truth_and_survives_a_dropout(ros_
     assert all(DROPPED_CAMERA not in [view.camera for view in o.views] for o in during), summary
     assert np.mean([len(o.views) == 2 for o in during]) >= 0.6, summary  # the estimator had both other images
     assert np.mean([o.missing_cameras == () and len(o.views) == len(CAMERAS) for o in after]) >= 0.8, summary
+
+    # The detector: on every view of every set with two nodes; composed, mostly only where people were lost or
+    # are due (every detect_interval sets), the rest cropped where the previous set's landmarks put them.
+    detector_runs = float(health["person_detector: detector"]["detector runs per view"])
+    if composed:
+        assert detector_runs < 0.6, summary
+    else:
+        assert detector_runs == 1.0, summary

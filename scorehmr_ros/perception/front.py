@@ -174,8 +174,10 @@ class PerceptionFront:
     :meth:`process` tracks people per camera (``track_people``): a person found in one set is cropped in the next
     where the estimator's ``next_detections`` put them, and the detector runs only on a view that has nobody
     tracked, lost someone in the previous set, or has gone ``detect_interval`` sets without it (newcomers); its
-    new people are added to the tracked ones they do not overlap. :meth:`detect` and :meth:`estimate` (the
-    separate detector and keypoint nodes) never track.
+    new people are added to the tracked ones they do not overlap. The two halves are public for a detector and an
+    estimator that run one after the other in one process (the composed ``perception`` executable):
+    :meth:`detect_tracked`, then the estimator, then :meth:`follow` with its results. :meth:`detect` and
+    :meth:`estimate` (the separate detector and keypoint nodes, which run in two processes) never track.
     """
 
     def __init__(self, *, detector: PersonDetector | None, estimator: KeypointEstimator | None,
@@ -213,12 +215,13 @@ class PerceptionFront:
         ``raw_detections`` (the detector's own results, with its alignment keypoints) is used when
         the detector ran in this process; otherwise the boxes of ``detections`` are used.
         """
-        return self._estimate(detections, frames, raw_detections)[0]
+        return self.estimate_with_results(detections, frames, raw_detections)[0]
 
-    def _estimate(self, detections: MultiViewObservation, frames: Mapping[str, CameraFrame],
-                  raw_detections: Sequence[PersonDetections] | None) -> tuple[MultiViewObservation,
-                                                                              list[PersonKeypoints]]:
-        """:meth:`estimate`, also returning the estimator's own result per view (in the order of the views)."""
+    def estimate_with_results(self, detections: MultiViewObservation, frames: Mapping[str, CameraFrame],
+                              raw_detections: Sequence[PersonDetections] | None
+                              ) -> tuple[MultiViewObservation, list[PersonKeypoints]]:
+        """:meth:`estimate`, also returning the estimator's own result per view (in the order of the views), which
+        :meth:`follow` takes."""
         if self.estimator is None:
             raise RuntimeError("this front has no keypoint estimator")
         views = [view for view in detections.views if view.camera in frames]
@@ -241,9 +244,25 @@ class PerceptionFront:
 
     def process(self, stamp_ns: int, frames: Sequence[CameraFrame], *, missing: Sequence[str] = ()) -> FrontResult:
         """Both stages on one synchronized set, tracking people per camera (see the class docstring)."""
+        start = time.perf_counter()
+        detections, people, found = self.detect_tracked(stamp_ns, frames, missing=missing)
+        middle = time.perf_counter()
+        keypoints = None
+        if self.estimator is not None:
+            keypoints, estimated = self.estimate_with_results(detections, {frame.camera: frame for frame in frames},
+                                                              people)
+            self.follow(frames, people, estimated)
+        return FrontResult(detections=detections, keypoints=keypoints, detect_s=middle - start,
+                           keypoints_s=time.perf_counter() - middle, detected_views=found)
+
+    def detect_tracked(self, stamp_ns: int, frames: Sequence[CameraFrame], *, missing: Sequence[str] = ()
+                       ) -> tuple[MultiViewObservation, list[PersonDetections], tuple[str, ...]]:
+        """The people of every view: where the previous set's landmarks put them, plus the detector's new ones on
+        the views that need it. Returns (detections, people per frame in the order of ``frames``, the cameras the
+        detector ran on). The tracked people are used up: only :meth:`follow` with this set's estimates tracks
+        them into the next set, so a set whose estimates never come is detected afresh."""
         if self.detector is None:
             raise RuntimeError("this front has no detector")
-        start = time.perf_counter()
         for camera in set(self._tracked) - {frame.camera for frame in frames}:
             del self._tracked[camera]  # a camera missing from a set is detected afresh when it returns
         to_detect = [frame for frame in frames if self._needs_detector(frame.camera)]
@@ -257,20 +276,15 @@ class PerceptionFront:
             if tracked.num_people and new.num_people:  # a detection of a tracked person is that person
                 new = _select(new, np.flatnonzero(~same_people(new, tracked).any(axis=1)))
             people.append(_concat(tracked, new))
+            self._tracked.pop(frame.camera, None)
             self._sets_since_detector[frame.camera] = (0 if frame.camera in found
                                                        else self._sets_since_detector.get(frame.camera, 0) + 1)
         detections = detections_observation(stamp_ns, frames, people, world_frame=self.config.world_frame,
                                             missing=missing)
-        middle = time.perf_counter()
-        keypoints = None
-        if self.estimator is not None:
-            keypoints, estimated = self._estimate(detections, {frame.camera: frame for frame in frames}, people)
-            self._follow(frames, people, estimated)
-        return FrontResult(detections=detections, keypoints=keypoints, detect_s=middle - start,
-                           keypoints_s=time.perf_counter() - middle, detected_views=tuple(found))
+        return detections, people, tuple(found)
 
-    def _follow(self, frames: Sequence[CameraFrame], people: Sequence[PersonDetections],
-                estimated: Sequence[PersonKeypoints]) -> None:
+    def follow(self, frames: Sequence[CameraFrame], people: Sequence[PersonDetections],
+               estimated: Sequence[PersonKeypoints]) -> None:
         """Where each camera's people are expected next; a view that lost someone gets the detector next set."""
         for frame, cropped, result in zip(frames, people, estimated, strict=True):
             following = result.next_detections

@@ -157,7 +157,10 @@ class KeypointEstimatorNode(ManagedNode):
         if front is None or not self.is_active:
             return
         start = time.perf_counter()
-        keypoints = front.estimate(detected.detections, detected.frames, detected.raw_detections)
+        keypoints, estimated = front.estimate_with_results(detected.detections, detected.frames,
+                                                           detected.raw_detections)
+        if detected.follow is not None:  # composed: the detector places this set's people in the next set
+            detected.follow(estimated)
         self.estimate_times_s = (self.estimate_times_s + [time.perf_counter() - start])[-50:]
         self.processed += 1
         self.keypoints_publisher.publish(observation_to_msg(keypoints))
@@ -194,7 +197,7 @@ def perception_main(args: list[str] | None = None) -> None:
             except PROCESSING_ERRORS as error:
                 estimator.report_processing_error(error)
 
-        detector.attach(on_set)
+        detector.attach(on_set, follows=True)
         freeze_startup_objects()
         spin_nodes([detector, estimator])
 

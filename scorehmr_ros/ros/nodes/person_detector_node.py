@@ -8,7 +8,9 @@ executable a KeypointEstimatorNode is attached in-process and gets every set dir
 
 from __future__ import annotations
 
+import functools
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from diagnostic_msgs.msg import DiagnosticArray
@@ -18,7 +20,7 @@ from sensor_msgs.msg import Image
 from scorehmr_ros.msg import MultiViewKeypoints2D
 from scorehmr_ros.perception.backends.config import DetectorConfig
 from scorehmr_ros.perception.backends.factory import build_detector
-from scorehmr_ros.perception.backends.types import PerceptionError, PersonDetections
+from scorehmr_ros.perception.backends.types import PerceptionError, PersonDetections, PersonKeypoints
 from scorehmr_ros.perception.drawing import draw_observation
 from scorehmr_ros.perception.front import CameraFrame, FrontConfig, PerceptionFront, detection_warnings
 from scorehmr_ros.perception.observations import MultiViewObservation
@@ -49,11 +51,17 @@ PARAMETERS = (
 
 @dataclass(frozen=True)
 class DetectedSet:
-    """What an attached keypoint estimator receives for each set."""
+    """What an attached keypoint estimator receives for each set.
+
+    Attributes:
+        follow: set when the detector tracks people from set to set (an attached estimator, ``track_people``):
+            the estimator calls it with its per-view results, which place the people in the next set.
+    """
 
     detections: MultiViewObservation
-    raw_detections: list[PersonDetections]
+    raw_detections: list[PersonDetections] | None
     frames: dict[str, CameraFrame]
+    follow: Callable[[Sequence[PersonKeypoints]], None] | None = None
 
 
 class PersonDetectorNode(ManagedNode):
@@ -67,6 +75,7 @@ class PersonDetectorNode(ManagedNode):
         declare_groups(self, PARAMETERS)
         self.warnings = ThrottledWarnings(log=self.get_logger().warning)
         self.listeners: list = []
+        self.tracking_listener = False  # an attached estimator that reports its results back (follow)
         self.front: PerceptionFront | None = None
         self.worker: DropOldestWorker | None = None
         self.start()
@@ -89,6 +98,7 @@ class PersonDetectorNode(ManagedNode):
         self.worker = DropOldestWorker(self._process, capacity=self.config.processing_queue,
                                        name="person_detector", on_error=self._on_processing_error)
         self.detect_times_s: list[float] = []
+        self.views_seen = self.views_detected = 0  # views of processed sets; views the detector ran on
 
     def activate(self) -> None:
         """Camera subscriptions and timers (one mutually exclusive group: the synchronizer needs no lock); the
@@ -119,9 +129,14 @@ class PersonDetectorNode(ManagedNode):
         self.worker = self.front = None
         super().release()
 
-    def attach(self, listener) -> None:
-        """Hand every detected set to ``listener(DetectedSet)`` in this process (no re-serialization)."""
+    def attach(self, listener, *, follows: bool = False) -> None:
+        """Hand every detected set to ``listener(DetectedSet)`` in this process (no re-serialization).
+
+        ``follows``: the listener estimates keypoints and calls ``DetectedSet.follow`` with its results; the
+        detector then tracks people from set to set (``track_people``) and runs only on views that need it.
+        """
         self.listeners.append(listener)
+        self.tracking_listener = self.tracking_listener or follows
 
     # -- callbacks ----------------------------------------------------------------------------
     def _on_frame(self, frame: CameraFrame) -> None:
@@ -145,13 +160,22 @@ class PersonDetectorNode(ManagedNode):
     def _process(self, synced: SyncedSet[CameraFrame]) -> None:
         frames = list(synced.payloads.values())
         start = time.perf_counter()
-        observation, raw = self.front.detect(synced.stamp_ns, frames, missing=synced.missing)
+        front, follow = self.front, None
+        if self.tracking_listener and self.config.track_people:
+            observation, raw, detected_views = front.detect_tracked(synced.stamp_ns, frames, missing=synced.missing)
+            follow = functools.partial(front.follow, frames, raw)
+        else:
+            observation, raw = front.detect(synced.stamp_ns, frames, missing=synced.missing)
+            detected_views = frames
+        self.views_seen += len(frames)
+        self.views_detected += len(detected_views)
         self.detect_times_s = (self.detect_times_s + [time.perf_counter() - start])[-50:]
         for kind, text in detection_warnings(frames, raw):
             self.warnings.warn(kind, text)
         self.detections_publisher.publish(observation_to_msg(observation))
         for listener in self.listeners:
-            listener(DetectedSet(detections=observation, raw_detections=raw, frames=dict(synced.payloads)))
+            listener(DetectedSet(detections=observation, raw_detections=raw, frames=dict(synced.payloads),
+                                 follow=follow))
         for camera, publisher in self.debug_publishers.items():
             if camera in synced.payloads:
                 frame = synced.payloads[camera]
@@ -169,7 +193,9 @@ class PersonDetectorNode(ManagedNode):
         stats = self.synchronizer.stats
         msg.status = [stage_status(f"{self.get_name()}: detector", durations_s=self.detect_times_s,
                                    processed=self.worker.processed, dropped=self.worker.dropped,
-                                   extra=describe_stats(stats), warnings=self.warnings.counts)]
+                                   extra={**describe_stats(stats), "detector runs per view": round(
+                                       self.views_detected / max(self.views_seen, 1), 3)},
+                                   warnings=self.warnings.counts)]
         now_s = self.get_clock().now().nanoseconds * 1e-9
         msg.status += [camera_status(f"{self.get_name()}: camera {camera}", health=self.intake.current_health(camera),
                                      sync=stats.cameras[camera], now_s=now_s, silent_after_s=self.silent_after_s)
