@@ -179,6 +179,20 @@ class KeypointEstimatorNode(ManagedNode):
 main = main_for(KeypointEstimatorNode)
 
 
+def attach_estimator(detector: PersonDetectorNode, estimator: KeypointEstimatorNode) -> None:
+    """Run ``estimator`` on every set of ``detector`` in this process (the composed ``perception`` executable, the
+    demo): images are decoded once, a failing set is one throttled warning, and people are tracked from set to set
+    (the estimator's results place them in the next set, so the detector runs only where needed)."""
+
+    def on_set(detected: DetectedSet) -> None:
+        try:
+            estimator.on_detected_set(detected)
+        except PROCESSING_ERRORS as error:
+            estimator.report_processing_error(error)
+
+    detector.attach(on_set, follows=True)
+
+
 def perception_main(args: list[str] | None = None) -> None:
     """person_detector and keypoint_estimator in one process: images are decoded once, never re-sent."""
     import rclpy
@@ -191,13 +205,7 @@ def perception_main(args: list[str] | None = None) -> None:
             rclpy.logging.get_logger("perception").fatal(f"cannot start: {error}")
             raise SystemExit(1) from None
 
-        def on_set(detected: DetectedSet) -> None:
-            try:
-                estimator.on_detected_set(detected)
-            except PROCESSING_ERRORS as error:
-                estimator.report_processing_error(error)
-
-        detector.attach(on_set, follows=True)
+        attach_estimator(detector, estimator)
         freeze_startup_objects()
         spin_nodes([detector, estimator])
 
