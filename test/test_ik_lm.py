@@ -44,7 +44,7 @@ def test_chain_and_jacobian_match_the_body_model_and_autograd(body):
     rotations = axis_angle_to_matrix(0.4 * torch.randn(batch, 24, 3, generator=generator, dtype=torch.float64))
     betas = torch.randn(batch, 10, generator=generator, dtype=torch.float64)
     transl = torch.randn(batch, 3, generator=generator, dtype=torch.float64)
-    tables = ik_lm._tables(body)
+    tables = ik_lm.body_tables(body)
     chain = ik_lm.pose_chain(tables, rotations, betas, transl)
     expected = reference(rotations=rotations, betas=betas, transl_m=transl).openpose_m
     torch.testing.assert_close(chain.openpose_m, expected, rtol=0, atol=1e-6)  # float32 tables

@@ -70,7 +70,7 @@ class _Tables:
 _TABLES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def _tables(body: KeypointBody) -> _Tables:
+def body_tables(body: KeypointBody) -> _Tables:
     """The body's constants, cached per body (rebuilt when a buffer is replaced or changed in place)."""
     buffers = (body.joint_template, body.joint_shapedirs, body.vertex_template, body.vertex_shapedirs,
                body.vertex_posedirs, body.vertex_weights, body.parents)
@@ -272,7 +272,7 @@ def solve_lm(body: KeypointBody, *, points_m: torch.Tensor, weights: torch.Tenso
         sigma_m, pose_weight, betas_weight, optimize_betas: as in :class:`~scorehmr_ros.body.ik.IKConfig`.
     """
     out_dtype = rotations.dtype
-    tables = _tables(body)
+    tables = body_tables(body)
     points, weights = points_m.to(_DTYPE), weights.to(_DTYPE)
     orient, shape = rotations[:, 0].to(_DTYPE), betas.to(_DTYPE)
     batch, num_betas = shape.shape

@@ -33,7 +33,7 @@ from scorehmr_ros.base.config_fields import check_settings, setting
 from scorehmr_ros.body.joint_counts import NUM_SMPL_JOINTS
 from scorehmr_ros.body.keypoint_body import KeypointBody, KeypointJoints
 from scorehmr_ros.diffusion.diffusion import Diffusion, ddim_inversion_pairs, ddim_time_pairs, extract
-from scorehmr_ros.fitting.fit_polish import pose_polish, rigid_polish
+from scorehmr_ros.fitting.fit_polish import pose_gauss_newton_polish, pose_polish, rigid_polish
 from scorehmr_ros.fitting.fitting import StageTimes
 from scorehmr_ros.fitting.multiview_guidance import (
     RigTensors,
@@ -83,6 +83,13 @@ class CalibratedFitConfig:
     polish_pose_lr: float = setting(0.003, "Adam step size of the pose polish (6D units)", minimum=0.0, maximum=1.0)
     polish_transl_lr: float = setting(0.001, "Adam step size of the translation in the pose polish", unit="m",
                                       minimum=0.0, maximum=1.0)
+    polish_pose_solver: str = setting("adam", "pose polish: Adam steps (polish_pose_steps, polish_pose_lr) or damped "
+                                              "Gauss-Newton iterations with the analytic chain Jacobian "
+                                              "(polish_pose_gn_iters, polish_pose_gn_damping)",
+                                      choices=("adam", "gauss_newton"))
+    polish_pose_gn_iters: int = setting(1, "Gauss-Newton iterations of the pose polish", minimum=0, maximum=100)
+    polish_pose_gn_damping: float = setting(1.0, "Levenberg damping of the pose polish, relative to the mean "
+                                                 "diagonal of its Hessian", minimum=0.0, maximum=1e6)
 
     def validate(self) -> CalibratedFitConfig:
         """Raise ValueError naming a field outside its range; return self."""
@@ -334,6 +341,11 @@ def polish(body: KeypointBody, params: BodyParams, observations: CalibratedObser
                                   iterations=config.polish_rigid_iters, sigma_px=config.gm_sigma_px,
                                   data_weight_px=config.data_weight_px, damping=config.transl_damping)
     rotations = torch.cat([orient[:, None], params.rotations[:, 1:]], dim=1)
+    if config.polish_pose_solver == "gauss_newton":
+        return pose_gauss_newton_polish(body, rotations=rotations, betas=params.betas, transl_m=transl,
+                                        keypoints_px=observations.keypoints_px, rig=observations.rig,
+                                        iterations=config.polish_pose_gn_iters, sigma_px=config.gm_sigma_px,
+                                        data_weight_px=config.data_weight_px, damping=config.polish_pose_gn_damping)
     return pose_polish(body, rotations=rotations, betas=params.betas, transl_m=transl,
                        loss_fn=lambda joints: calibrated_loss(joints, observations, config)[0],
                        steps=config.polish_pose_steps, pose_lr=config.polish_pose_lr,

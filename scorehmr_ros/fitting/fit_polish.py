@@ -13,7 +13,11 @@ this module only:
         ξ = -(H + μ tr(H)/6 I)⁻¹ g  (Levenberg damping μ), a few iterations on the fixed posed joints
         (no body model call: the pose does not change);
     (3) ``pose_steps`` Adam steps on the 23 body joints' 6D rotations (step ``pose_lr``) and the translation,
-        starting from the result of (2): local refinement of the prior's pose on the data term.
+        starting from the result of (2): local refinement of the prior's pose on the data term; or
+    (4) the same refinement by damped Gauss-Newton: the analytic chain Jacobian of the body
+        (:func:`~scorehmr_ros.body.ik_lm.chain_jacobian`, increments R_i <- R_i exp([δ_i]ₓ) of joints 1..23, and the
+        translation) times the pinhole Jacobian, with the robust loss's IRLS weights as in (2),
+        ξ = -(H + μ mean(diag H) I)⁻¹ g with g from the exact loss gradient: no autograd through the body.
 Shape letters: B bodies, V views, J joints (``scorehmr_ros.core``).
 """
 
@@ -21,14 +25,12 @@ from __future__ import annotations
 
 import torch
 
+from scorehmr_ros.body.ik_lm import body_tables, chain_jacobian, exp_so3, pose_chain
 from scorehmr_ros.body.keypoint_body import KeypointBody
 from scorehmr_ros.fitting.multiview_guidance import (
-    MIN_DEPTH_M,
     RigTensors,
-    project_to_views,
+    gauss_newton_terms,
     reprojection_loss,
-    row_rotations,
-    world_to_cameras,
 )
 from scorehmr_ros.geometry.rotations import axis_angle_to_matrix, matrix_to_rot6d, rot6d_to_matrix
 
@@ -60,20 +62,9 @@ def rigid_gauss_newton_step(points_m: torch.Tensor, root_m: torch.Tensor, keypoi
         points = points.detach()
         dX = rigid_jacobian(points, root_m)  # (B, J, 3, 6)
         gradient = torch.einsum("bjxk,bjx->bk", dX, grad_points)
-        cam = world_to_cameras(points, rig)
-        depth = cam[..., 2].clamp_min(MIN_DEPTH_M)
-        focal = torch.stack([rig.K[:, 0, 0], rig.K[:, 1, 1]], dim=-1)[None, :, None]  # (1, V, 1, 2)
-        zeros = torch.zeros_like(depth)
-        rows = torch.stack([torch.stack([1 / depth, zeros, -cam[..., 0] / depth**2], dim=-1),
-                            torch.stack([zeros, 1 / depth, -cam[..., 1] / depth**2], dim=-1)], dim=-2)
-        pinhole = (focal[..., None] * rows) @ row_rotations(rig)  # (B, V, J, 2, 3)
+        pinhole, scale = gauss_newton_terms(points, keypoints_px, rig, sigma_px=sigma_px,
+                                            data_weight_px=data_weight_px)  # (B, V, J, 2, 3), (B, V, J, 2)
         full = pinhole @ dX[:, None]  # (B, V, J, 2, 6)
-        projected, depth_raw = project_to_views(points, rig)
-        residual_sq = (projected - keypoints_px[..., :2]) ** 2
-        irls = 2 * sigma_px**4 / (sigma_px**2 + residual_sq) ** 2
-        conf = keypoints_px[..., 2] * (depth_raw > MIN_DEPTH_M)
-        weight = (data_weight_px / rig.image_size_px.max(dim=-1).values) ** 2
-        scale = weight[None, :, None, None] * conf[..., None] ** 2 * irls  # (B, V, J, 2)
         hessian = torch.einsum("bvjr,bvjrx,bvjry->bxy", scale, full, full)
         trace = torch.diagonal(hessian, dim1=1, dim2=2).mean(dim=1).clamp_min(1e-9)
         hessian = hessian + (damping * trace)[:, None, None] * torch.eye(6)
@@ -123,3 +114,41 @@ def pose_polish(body: KeypointBody, *, rotations: torch.Tensor, betas: torch.Ten
             optimizer.step()
     with torch.no_grad():
         return torch.cat([orient, rot6d_to_matrix(pose)], dim=1), transl.detach()
+
+
+def pose_gauss_newton_polish(body: KeypointBody, *, rotations: torch.Tensor, betas: torch.Tensor,
+                             transl_m: torch.Tensor, keypoints_px: torch.Tensor, rig: RigTensors, iterations: int,
+                             sigma_px: float, data_weight_px: float,
+                             damping: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Step (4) above, ``iterations`` times on the body joints and translation; global orientation kept.
+
+    Returns (rotations (B, 24, 3, 3), transl_m (B, 3)) in the inputs' dtype.
+    """
+    dtype = rotations.dtype
+    if iterations < 1:
+        return rotations.detach(), transl_m.detach()
+    tables = body_tables(body)
+    rotations, betas, transl = (t.detach().to(torch.float64) for t in (rotations, betas, transl_m))
+    for _ in range(iterations):
+        chain = pose_chain(tables, rotations, betas, transl)
+        dX = chain_jacobian(tables, chain, 0)  # (B, 25, 3, 75): δ_0..δ_23, τ
+        dX = dX[..., 3:]  # (B, 25, 3, 72): δ_1..δ_23, τ (the global orientation is the rigid polish's)
+        points = chain.openpose_m.to(dtype).requires_grad_(True)
+        with torch.enable_grad():
+            loss = reprojection_loss(points, keypoints_px, rig, sigma_px=sigma_px,
+                                     data_weight_px=data_weight_px).sum()
+            (grad_points,) = torch.autograd.grad(loss, points)  # (B, J, 3)
+        with torch.no_grad():
+            points = points.detach()
+            gradient = torch.einsum("bjxk,bjx->bk", dX, grad_points.to(torch.float64))
+            pinhole, scale = gauss_newton_terms(points, keypoints_px, rig, sigma_px=sigma_px,
+                                                data_weight_px=data_weight_px)
+            full = pinhole.to(torch.float64) @ dX[:, None]  # (B, V, J, 2, 72)
+            hessian = torch.einsum("bvjr,bvjrx,bvjry->bxy", scale.to(torch.float64), full, full)
+            level = torch.diagonal(hessian, dim1=1, dim2=2).mean(dim=1).clamp_min(1e-9)
+            hessian = hessian + (damping * level)[:, None, None] * torch.eye(hessian.shape[-1], dtype=torch.float64)
+            step = -torch.linalg.solve(hessian, gradient[..., None])[..., 0]  # (B, 72)
+            turned = exp_so3(step[:, :69].reshape(-1, 23, 3))  # (B, 23, 3, 3)
+            rotations = torch.cat([rotations[:, :1], rotations[:, 1:] @ turned], dim=1)
+            transl = transl + step[:, 69:]
+    return rotations.to(dtype), transl.to(dtype)

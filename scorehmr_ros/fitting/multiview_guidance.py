@@ -237,12 +237,13 @@ def view_combined_noise(denoiser: Denoiser, x_t: torch.Tensor, t_batch: torch.Te
     return (weights[..., None] * noise_world).sum(dim=1)
 
 
-def translation_hessian(points_world_m: torch.Tensor, keypoints_px: torch.Tensor, rig: RigTensors, *,
-                        sigma_px: float, data_weight_px: float = 1000.0) -> torch.Tensor:
-    """Gauss-Newton Hessian of equation (2) above with respect to the body translation, (B, 3, 3).
+def gauss_newton_terms(points_world_m: torch.Tensor, keypoints_px: torch.Tensor, rig: RigTensors, *,
+                       sigma_px: float, data_weight_px: float = 1000.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """The pieces of a Gauss-Newton Hessian of equation (2) above: (J (B, V, J, 2, 3), s (B, V, J, 2)).
 
-    H_b = Σ_{v,j} (1000 / max(W_v, H_v))² c² (2 σ⁴ / (σ² + r²)²) J_vjᵀ J_vj with J_vj = ∂u/∂X, the pinhole
-    Jacobian (f/z) [[1, 0, -x/z], [0, 1, -y/z]] R_v (distortion neglected), r² the squared pixel residual.
+    J_vj = ∂u/∂X, the pinhole Jacobian (f/z) [[1, 0, -x/z], [0, 1, -y/z]] R_v (distortion neglected), and
+    s = (1000 / max(W_v, H_v))² c² (2 σ⁴ / (σ² + r²)²) the IRLS weight of each pixel coordinate (r² its squared
+    residual), so that H = Σ_{v,j,r} s (J ∂X/∂ξ)ᵀ (J ∂X/∂ξ) for any parameters ξ of the points.
     """
     with torch.no_grad():
         cam = world_to_cameras(points_world_m, rig)
@@ -257,8 +258,16 @@ def translation_hessian(points_world_m: torch.Tensor, keypoints_px: torch.Tensor
         irls = 2 * sigma_px**4 / (sigma_px**2 + residual_sq) ** 2
         conf = keypoints_px[..., 2] * (depth_raw > MIN_DEPTH_M)
         weight = (data_weight_px / rig.image_size_px.max(dim=-1).values) ** 2
-        scale = weight[None, :, None, None] * conf[..., None] ** 2 * irls  # (B, V, J, 2)
-        return torch.einsum("bvjr,bvjrx,bvjry->bxy", scale, jacobian, jacobian)
+        return jacobian, weight[None, :, None, None] * conf[..., None] ** 2 * irls
+
+
+def translation_hessian(points_world_m: torch.Tensor, keypoints_px: torch.Tensor, rig: RigTensors, *,
+                        sigma_px: float, data_weight_px: float = 1000.0) -> torch.Tensor:
+    """Gauss-Newton Hessian of equation (2) above with respect to the body translation, (B, 3, 3)
+    (:func:`gauss_newton_terms` with ∂X/∂τ = I)."""
+    jacobian, scale = gauss_newton_terms(points_world_m, keypoints_px, rig, sigma_px=sigma_px,
+                                         data_weight_px=data_weight_px)
+    return torch.einsum("bvjr,bvjrx,bvjry->bxy", scale, jacobian, jacobian)
 
 
 def second_difference_gram(window: int, frame_mask: torch.Tensor | None) -> torch.Tensor:

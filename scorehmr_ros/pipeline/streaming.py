@@ -47,9 +47,11 @@ from scorehmr_ros.fitting.fixed_lag import fixed_lag_smooth, project_to_so3
 from scorehmr_ros.fitting.multiview_guidance import RigTensors
 
 #: Per-frame schedule of the streaming fitter, chosen by measurement (docs/fitting.md): S = 20, k = 10 (4 denoiser
-#: calls), then the rigid polish and 5 pose-polish steps of twice the per-frame fit's step size.
-STREAMING_FIT = CalibratedFitConfig(sample_start=20, ddim_step=10, polish_pose_steps=5, polish_pose_lr=0.006,
-                                    polish_transl_lr=0.002)
+#: calls), one rigid Gauss-Newton iteration, then one damped Gauss-Newton iteration on the body joints with the
+#: analytic chain Jacobian (it replaced 5 Adam steps through autograd: lower error and 1.5x less time per set).
+STREAMING_FIT = CalibratedFitConfig(sample_start=20, ddim_step=10, polish_rigid_iters=1,
+                                    polish_pose_solver="gauss_newton", polish_pose_gn_iters=1,
+                                    polish_pose_gn_damping=0.03)
 
 
 class StreamingError(ValueError):
