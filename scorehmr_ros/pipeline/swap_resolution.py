@@ -193,15 +193,15 @@ def resolve_group_swaps(*, keypoints_px: np.ndarray, cameras: Sequence[Camera], 
                                          min_confidence=triangulation.min_confidence) for v in range(V)])
     if V == 3:
         return _minority_flips(keypoints, cameras, parts, margin=margin, triangulation=triangulation)
+    rows = np.arange(V)
     for _ in range(V):  # four or more: greedily, the clearest mirrored part against the other views' triangulation
         current = parts.apply(keypoints, flips)
-        ratios = np.full((V, parts.num_parts), np.inf)
-        for v in range(V):
-            others = [u for u in range(V) if u != v]
-            tri = triangulate(keypoints_px=current[others][:, None], cameras=[cameras[u] for u in others],
-                              config=triangulation)
-            ratios[v] = reference_ratios(current[v], _project(tri.points_world_m[0], cameras[v]), parts,
-                                         min_confidence=triangulation.min_confidence)
+        # every view's "other views" in one triangulation: row v holds all views with view v unseen (confidence 0)
+        leave_one_out = np.repeat(current[:, None], V, axis=1)  # (V views, V rows, J, 3)
+        leave_one_out[rows, rows, :, 2] = 0.0
+        others = triangulate(keypoints_px=leave_one_out, cameras=cameras, config=triangulation).points_world_m
+        ratios = np.stack([reference_ratios(current[v], _project(others[v], cameras[v]), parts,
+                                            min_confidence=triangulation.min_confidence) for v in range(V)])
         ratios[flips] = np.inf  # a part is mirrored at most once
         v, k = np.unravel_index(int(np.argmin(ratios)), ratios.shape)
         if not ratios[v, k] < margin:
