@@ -78,9 +78,10 @@ class StreamingConfig:
                              choices=("extrapolation", "view_estimates"))
     fit: CalibratedFitConfig = field(default_factory=lambda: STREAMING_FIT)
     # keypoints alone: Levenberg-Marquardt (more accurate than Adam at a tenth of the IK time, docs/fitting.md);
-    # a track's start from the rest pose, a known track's new frame from its extrapolation in 3 iterations
+    # a track's start from the rest pose, a known track's new frame from its extrapolation in 2 iterations (3 were
+    # no more accurate once the pose polish became Gauss-Newton, docs/fitting.md)
     ik: IKConfig = field(default_factory=lambda: IKConfig(solver="levenberg_marquardt"))
-    update_ik: IKConfig = field(default_factory=lambda: IKConfig(solver="levenberg_marquardt", lm_iterations=3,
+    update_ik: IKConfig = field(default_factory=lambda: IKConfig(solver="levenberg_marquardt", lm_iterations=2,
                                                                  iterations=20))
     estimates_ik: IKConfig = field(default_factory=lambda: IKConfig(iterations=0))  # start / new frame, estimates
     update_triangulation: bool = setting(False, "with per-view estimates: place a known track's new frame on this "
