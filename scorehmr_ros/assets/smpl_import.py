@@ -22,20 +22,18 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse
 
+from scorehmr_ros.assets.standin import STANDIN_PKL_KEY
 from scorehmr_ros.body.body_model import (
     EXTRA_REGRESSOR_KEYS,
     MODEL_FORMAT_VERSION,
-    NUM_VERTICES,
     BodyModelFileError,
     check_model_arrays,
 )
-from scorehmr_ros.body.joint_counts import NUM_EXTRA_JOINTS
+from scorehmr_ros.body.joint_counts import NUM_EXTRA_JOINTS, NUM_VERTICES
 
 #: Keys of the official SMPL pickle that our layout keeps.
 SMPL_KEYS = ("v_template", "shapedirs", "posedirs", "J_regressor", "weights", "kintree_table", "f")
 _FLOAT_KEYS = ("v_template", "shapedirs", "posedirs", "J_regressor", "weights")
-#: Extra key written by our stand-in generator (assets.standin.STANDIN_PKL_KEY).
-STANDIN_PKL_KEY = "scorehmr_ros_standin"
 #: Deepest nesting of dicts / chumpy objects accepted: an SMPL pickle is a flat dict of arrays, and a crafted
 #: deeply nested file must end in a clear error, not in Python's recursion limit.
 MAX_NESTING = 16

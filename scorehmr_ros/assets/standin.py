@@ -40,17 +40,20 @@ from scorehmr_ros.assets.standin_parts import (
     PARTS,
     PARTS_FOR_JOINT,
     REST_JOINTS_M,
+)
+from scorehmr_ros.body.joint_counts import (
+    NUM_BETAS,
+    NUM_FACES,
+    NUM_POSE_BASIS,
+    NUM_SMPL_JOINTS,
+    NUM_VERTICES,
     SMPL_PARENTS,
 )
-from scorehmr_ros.body.joint_counts import NUM_BETAS, NUM_SMPL_JOINTS
 
 #: What every output produced with the stand-in must say.
 STANDIN_DESCRIPTION = "STAND-IN body model (not SMPL)"
 #: Extra key of the stand-in's official-format pickle holding its description.
 STANDIN_PKL_KEY = "scorehmr_ros_standin"
-NUM_VERTICES = 6890
-NUM_FACES = 13776
-NUM_POSE_BASIS = 207  # 23 joints x 9 rotation-matrix entries
 #: Skinning falloff: a vertex's weight for a bone decays as exp(-d² / (2 sigma²)).
 SKINNING_SIGMA_M = 0.035
 #: The official kintree_table stores the root's parent as uint32(-1).

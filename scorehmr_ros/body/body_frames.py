@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from scorehmr_ros.body.joint_counts import SMPL_PARENTS
 from scorehmr_ros.geometry.transforms import invert_transform, make_transform
 
 #: SMPL's 24 joints in order.
@@ -18,7 +19,6 @@ SMPL_JOINT_NAMES: tuple[str, ...] = (
     "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hand", "right_hand",
 )
 #: SMPL's kinematic tree: parent of each joint (-1 for the pelvis).
-SMPL_PARENTS: tuple[int, ...] = (-1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19, 20, 21)
 LEFT_HIP, RIGHT_HIP = 1, 2
 
 

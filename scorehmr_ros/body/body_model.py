@@ -26,13 +26,12 @@ from scorehmr_ros.body.joint_counts import (
     NUM_BETAS,
     NUM_BODY_JOINTS,
     NUM_EXTRA_JOINTS,
+    NUM_FACES,
     NUM_OPENPOSE_JOINTS,
+    NUM_POSE_BASIS,
     NUM_SMPL_JOINTS,
+    NUM_VERTICES,
 )
-
-NUM_VERTICES = 6890
-NUM_FACES = 13776
-NUM_POSE_BASIS = 207
 
 #: Vertex keypoints smplx appends to the 24 joints (smplh ids, smplx's order: face, feet, tips).
 KEYPOINT_VERTEX_IDS = (

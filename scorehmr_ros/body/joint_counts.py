@@ -1,4 +1,5 @@
-"""Joint and shape-parameter counts of SMPL and of the official ScoreHMR layouts: their one home.
+"""Joint, shape-parameter and mesh counts of SMPL, its kinematic tree, and the official ScoreHMR layouts' sizes:
+their one home.
 
 Plain integers with no imports, so numpy-only modules (stand-in generator, simulation, layouts) can use
 them without loading torch / smplx through :mod:`scorehmr_ros.body.body_model`.
@@ -18,3 +19,10 @@ NUM_OPENPOSE_JOINTS = 25
 NUM_EXTRA_JOINTS = 19
 #: Rows of the official ScoreHMR 44-joint layout: OpenPose-25 followed by the 19 extra joints.
 NUM_OFFICIAL_JOINTS = NUM_OPENPOSE_JOINTS + NUM_EXTRA_JOINTS
+#: Vertices and triangles of the SMPL mesh (and of the generated STAND-IN, which keeps SMPL's topology).
+NUM_VERTICES = 6890
+NUM_FACES = 13776
+#: Pose-corrective blend shapes: 23 body joints x 9 rotation-matrix entries.
+NUM_POSE_BASIS = 9 * NUM_BODY_JOINTS
+#: Parent of each SMPL joint (-1: the root), in SMPL's joint order; parents precede their children.
+SMPL_PARENTS: tuple[int, ...] = (-1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19, 20, 21)

@@ -15,8 +15,9 @@ from geometry_msgs.msg import Point
 from std_msgs.msg import ColorRGBA
 from visualization_msgs.msg import Marker, MarkerArray
 
-from scorehmr_ros.body.body_frames import SMPL_JOINT_NAMES, SMPL_PARENTS, body_frames, rep155_joint_name
+from scorehmr_ros.body.body_frames import SMPL_JOINT_NAMES, body_frames, rep155_joint_name
 from scorehmr_ros.body.body_state import BodyEstimate, TrackingState
+from scorehmr_ros.body.joint_counts import SMPL_PARENTS
 from scorehmr_ros.body.mesh_decimation import DecimatedMesh
 from scorehmr_ros.ros.geometry_conversions import matrix_to_transform, ns_to_stamp
 from scorehmr_ros.ros.marker_cdr import marker_array_cdr, marker_fields

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from scorehmr_ros.body.joint_counts import NUM_BODY_JOINTS, NUM_SMPL_JOINTS
+from scorehmr_ros.body.joint_counts import NUM_BODY_JOINTS, NUM_SMPL_JOINTS, SMPL_PARENTS
 
 #: SMPL joint names in index order.
 SMPL_JOINT_NAMES: tuple[str, ...] = (
@@ -20,7 +20,6 @@ SMPL_JOINT_NAMES: tuple[str, ...] = (
     "left_hand", "right_hand",
 )
 #: Parent index of each SMPL joint (-1 for the root).
-SMPL_PARENTS: tuple[int, ...] = (-1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19, 20, 21)
 #: Index of each joint's mirror image (left <-> right; centre joints map to themselves).
 SMPL_MIRROR: tuple[int, ...] = tuple(
     SMPL_JOINT_NAMES.index(n.replace("left_", "@").replace("right_", "left_").replace("@", "right_"))
