@@ -54,6 +54,13 @@ import numpy as np
 import yaml
 
 from scorehmr_ros.ros.dds import dds_environment
+from scorehmr_ros.ros.parameter_files import (
+    ParameterFileError,
+    build_config,
+    field_default,
+    flatten_parameters,
+    typed_value,
+)
 
 PACKAGE = "scorehmr_ros"
 #: Topics the nodes publish or read under relative names that go to ``output_namespace``.
@@ -107,16 +114,12 @@ def _field_hints(config_class: type) -> dict[str, Any]:
 
 
 def _coerced(hint: Any, value: Any, where: str) -> Any:
-    """A YAML value as the dataclass field wants it (lists -> tuples, ints for floats)."""
-    if typing.get_origin(hint) is tuple:
-        if not isinstance(value, (list, tuple)):
-            raise LaunchGraphError(f"{where}: expected a list, got {value!r}")
-        return tuple(value)
-    if hint is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if hint in (int, float, str, bool) and not isinstance(value, hint):
-        raise LaunchGraphError(f"{where}: expected {hint.__name__}, got {value!r}")
-    return value
+    """A YAML value as the dataclass field wants it (lists -> tuples, ints for floats): the parameter files'
+    rule (one home), its error re-raised as a LaunchGraphError."""
+    try:
+        return typed_value(hint, value, where)
+    except ParameterFileError as error:
+        raise LaunchGraphError(str(error)) from None
 
 
 def config_parameters(config_class: type, section: Any, *, where: str, exclude: Sequence[str] = (),
@@ -144,7 +147,8 @@ def config_parameters(config_class: type, section: Any, *, where: str, exclude: 
         if dataclasses.is_dataclass(hint):
             nested = config_parameters(hint, value, where=f"{where}.{key}")
             flat.update({f"{key}.{name}": item for name, item in nested.items()})
-            values[key] = _build(hint, value, where=f"{where}.{key}")
+            values[key] = _build(hint, value, where=f"{where}.{key}",
+                                 base=field_default(next(f for f in dataclasses.fields(config_class) if f.name == key)))
         else:
             values[key] = _coerced(hint, value, f"{where}.{key}")
             flat[key] = list(values[key]) if isinstance(values[key], tuple) else values[key]
@@ -158,14 +162,16 @@ def config_parameters(config_class: type, section: Any, *, where: str, exclude: 
     return flat
 
 
-def _build(config_class: type, section: Mapping[str, Any] | None, *, where: str) -> Any:
-    hints = _field_hints(config_class)
-    values = {}
-    for key, value in (section or {}).items():
-        hint = hints[key]
-        values[key] = (_build(hint, value, where=f"{where}.{key}") if dataclasses.is_dataclass(hint)
-                       else _coerced(hint, value, f"{where}.{key}"))
-    return config_class(**values)
+def _build(config_class: type, section: Mapping[str, Any] | None, *, where: str, base: Any = None) -> Any:
+    """``config_class`` from a nested YAML mapping as a parameter file builds it (fields not given keep ``base``'s
+    values, e.g. the enclosing config's default for this field)."""
+    try:
+        values = flatten_parameters(section or {}, where=where)
+        return build_config(config_class, "", values, {}, base)
+    except ParameterFileError as error:
+        raise LaunchGraphError(str(error)) from None
+    except (ValueError, TypeError) as error:
+        raise LaunchGraphError(f"{where}: {error}") from None
 
 
 def _section(document: Mapping[str, Any], key: str) -> dict[str, Any]:

@@ -96,13 +96,13 @@ def read_parameter_file(path: str | Path, declared: Mapping[str, set[str]]) -> d
     return result
 
 
-def _typed(hint: Any, value: Any, name: str) -> Any:
+def typed_value(hint: Any, value: Any, name: str) -> Any:
     """A YAML value as the config field's type wants it (lists -> tuples, integers for floats), else an error."""
     if typing.get_origin(hint) is tuple:
         item = typing.get_args(hint)[0]
         if not isinstance(value, (list, tuple)):
             raise ParameterFileError(f"{name}: expected a list of {item.__name__}, got {value!r}")
-        return tuple(_typed(item, element, name) for element in value)
+        return tuple(typed_value(item, element, name) for element in value)
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if hint in (int, float) and isinstance(value, bool) or not isinstance(value, hint):
@@ -110,14 +110,14 @@ def _typed(hint: Any, value: Any, name: str) -> Any:
     return value
 
 
-def _field_default(field: dataclasses.Field) -> Any:
+def field_default(field: dataclasses.Field) -> Any:
     """A field's default value (its factory called), or None where it has none."""
     if field.default_factory is not dataclasses.MISSING:
         return field.default_factory()
     return None if field.default is dataclasses.MISSING else field.default
 
 
-def _build(config_class: type, prefix: str, values: Mapping[str, Any], overrides: Mapping[str, Any],
+def build_config(config_class: type, prefix: str, values: Mapping[str, Any], overrides: Mapping[str, Any],
            base: Any = None) -> Any:
     """``config_class`` from the values by full name; a field without a value keeps ``base``'s (the enclosing
     config's default for a nested config, e.g. ``StreamingConfig.ik`` is Levenberg-Marquardt where a bare
@@ -131,10 +131,10 @@ def _build(config_class: type, prefix: str, values: Mapping[str, Any], overrides
         name = f"{prefix}.{field.name}" if prefix else field.name
         hint = hints[field.name]
         if dataclasses.is_dataclass(hint):
-            nested_base = getattr(base, field.name) if base is not None else _field_default(field)
-            arguments[field.name] = _build(hint, name, values, {}, nested_base)
+            nested_base = getattr(base, field.name) if base is not None else field_default(field)
+            arguments[field.name] = build_config(hint, name, values, {}, nested_base)
         elif name in values:
-            arguments[field.name] = _typed(hint, values[name], name)
+            arguments[field.name] = typed_value(hint, values[name], name)
         elif base is not None:
             arguments[field.name] = getattr(base, field.name)
     config = config_class(**arguments)
@@ -154,7 +154,7 @@ def group_config(group, values: Mapping[str, Any], *, overrides: Mapping[str, An
         ParameterFileError: a wrongly typed value, or one the config's validate() refuses.
     """
     try:
-        return _build(group.config_class, group.prefix, values, dict(overrides or {}))
+        return build_config(group.config_class, group.prefix, values, dict(overrides or {}))
     except ParameterFileError as error:
         raise ParameterFileError(f"{where}: {error}") from None
     except (ValueError, TypeError) as error:
