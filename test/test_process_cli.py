@@ -110,6 +110,7 @@ def test_process_mcap_with_tf_static_writes_bodies_for_both_people(tmp_path, rec
             "/tf_static"} <= set(topics)
     person_of_track = check_bodies_follow_the_people(output, recording[0])
     assert sorted(person_of_track.values()) == [0, 1]  # one track per person
+    assert sorted(person_of_track) == [0, 1]  # a recording's tracks count from 0: the same bag, the same ids
     counts = {topic: 0 for topic in topics}
     frames = set()
     for message in read_bag(output):

@@ -322,6 +322,7 @@ def process_bag(input_path: str | Path, output_path: str | Path, *, config: Proc
         load_fitting_models,
         rig_cameras,
     )
+    from scorehmr_ros.pipeline.tracking import AUTOMATIC_FIRST_TRACK_ID
     from scorehmr_ros.ros.geometry_conversions import stamp_to_ns
     from scorehmr_ros.ros.image_conversions import ImageConversionError
     from scorehmr_ros.ros.nodes.rig_tf_node import rig_static_transforms
@@ -358,7 +359,12 @@ def process_bag(input_path: str | Path, output_path: str | Path, *, config: Proc
     models = load_fitting_models(prior_path=config.prior_path, body_model_path=config.body_model_path,
                                  mesh_decimation_m=config.mesh_decimation_m, pare_checkpoint=settings.pare_checkpoint,
                                  pare_feature_stats=settings.pare_feature_stats, logger=LOGGER)
-    pipeline = models.make_pipeline(cameras, association=settings.association, tracker=settings.tracking,
+    tracking = settings.tracking
+    if tracking.first_track_id == AUTOMATIC_FIRST_TRACK_ID:
+        # ids from the wall clock keep a restarted live node from reusing ids; a recording has no previous run to
+        # collide with, and the same bag processed twice should give the same output: its tracks count from 0
+        tracking = dataclasses.replace(tracking, first_track_id=0)
+    pipeline = models.make_pipeline(cameras, association=settings.association, tracker=tracking,
                                     streaming=settings.streaming)
     if settings.applied:
         LOGGER.info("settings from %s: %s", ", ".join(settings.sources), "; ".join(settings.applied))
