@@ -21,7 +21,7 @@ def scene_sets(scene, *, seed: int = 0, start_ns: int = 1_000 * NS_PER_S) -> lis
                 missing.append(camera.name)
                 continue
             people = [p for p in rng.permutation(obs.keypoints_px.shape[2]) if obs.detected[t, v, p]]
-            keypoints = obs.keypoints_px[t, v, people].reshape(len(people), -1, 3)
+            keypoints = obs.keypoints_px[t, v, people].reshape(len(people), obs.keypoints_px.shape[3], 3)
             boxes = []
             for person in keypoints:
                 seen = person[person[:, 2] > 0, :2]

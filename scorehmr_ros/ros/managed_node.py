@@ -84,6 +84,12 @@ class ManagedNode(LifecycleNode):
             self.destroy_lifecycle_publisher(publisher)
         self._outputs.clear()
 
+    def worker_failed(self, kind: str, text: str) -> None:
+        """A worker's set failed: one throttled warning, unless the context is shutting down (Ctrl-C lands while a
+        set is in flight: its publish fails on the dead context, which is a stop, not a fault)."""
+        if self.context.ok():
+            self.warnings.warn(kind, text)
+
     def register_intake(self, entity):
         """Record a subscription, timer or object with ``destroy()`` made by activate; deactivate destroys it."""
         self._intake.append(entity)

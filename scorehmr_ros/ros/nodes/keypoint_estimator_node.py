@@ -166,7 +166,7 @@ class KeypointEstimatorNode(ManagedNode):
         self.keypoints_publisher.publish(observation_to_msg(keypoints))
 
     def report_processing_error(self, error: Exception) -> None:
-        self.warnings.warn(f"processing:{type(error).__name__}", f"keypoints failed on a set: {error}; set dropped")
+        self.worker_failed(f"processing:{type(error).__name__}", f"keypoints failed on a set: {error}; set dropped")
 
     def _publish_diagnostics(self) -> None:
         msg = DiagnosticArray()

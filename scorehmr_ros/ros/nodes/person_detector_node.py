@@ -185,7 +185,7 @@ class PersonDetectorNode(ManagedNode):
                 publisher.publish(debug)
 
     def _on_processing_error(self, error: Exception) -> None:
-        self.warnings.warn(f"processing:{type(error).__name__}", f"detector failed on a set: {error}; set dropped")
+        self.worker_failed(f"processing:{type(error).__name__}", f"detector failed on a set: {error}; set dropped")
 
     def _publish_diagnostics(self) -> None:
         msg = DiagnosticArray()

@@ -407,10 +407,10 @@ class ScoreHMRNode(ManagedNode):
         return True
 
     def _on_publish_error(self, error: Exception) -> None:
-        self.warnings.warn(f"publish:{type(error).__name__}", f"publishing a fitted set failed: {error}; skipped")
+        self.worker_failed(f"publish:{type(error).__name__}", f"publishing a fitted set failed: {error}; skipped")
 
     def _on_processing_error(self, error: Exception) -> None:
-        self.warnings.warn(f"processing:{type(error).__name__}", f"fitting failed on a set: {error}; set dropped")
+        self.worker_failed(f"processing:{type(error).__name__}", f"fitting failed on a set: {error}; set dropped")
 
     def _publish_diagnostics(self) -> None:
         msg = DiagnosticArray()
