@@ -177,3 +177,21 @@ def test_camera_poses_at_their_stamps_and_none_for_a_static_rig():
     poses = poses_at(tree, frames=frames, target="map", stamps_ns={"cam0": S // 4, "cam1": S // 2})
     np.testing.assert_allclose(poses["cam0"], np.linalg.inv(base_pose(0.25) @ T_base_cam0), atol=1e-9)
     np.testing.assert_allclose(poses["cam1"], np.linalg.inv(base_pose(0.5) @ T_base_cam1), atol=1e-9)
+
+
+def test_frames_that_stop_being_published_are_forgotten_after_the_cache_duration():
+    """/tf carries frames that come and go (a tracked person's body_<id>): the buffer keeps only the frames with a
+    sample in the last cache duration, besides the static ones, so its memory stays bounded."""
+    tree = FrameTree(cache_duration_s=10.0)
+    tree.set_transform(parent="map", child="base_link", T_parent_child=np.eye(4), stamp_ns=0, static=True)
+    second = 1_000_000_000
+    for person in range(50):  # each person tracked for 2 s, one after the other
+        for k in range(20):
+            stamp = (2 * person + k / 10) * second
+            tree.set_transform(parent="map", child=f"body_{person}", T_parent_child=np.eye(4), stamp_ns=round(stamp))
+            tree.set_transform(parent="base_link", child="cam", T_parent_child=np.eye(4), stamp_ns=round(stamp))
+    frames = tree.frames()
+    alive = {f"body_{p}" for p in range(50) if 2 * p + 1.9 >= 2 * 49 + 1.9 - 10.0 - 5.0}  # pruned every 5 s
+    assert {"map", "base_link", "cam"} <= frames and len(frames - {"map", "base_link", "cam"}) <= len(alive)
+    assert "body_0" not in frames and "body_49" in frames
+    np.testing.assert_allclose(tree.lookup("map", "cam", round(99.5 * second)), np.eye(4))

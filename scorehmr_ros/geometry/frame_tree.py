@@ -133,6 +133,8 @@ class FrameTree:
         self._edges: dict[str, _Edge] = {}
         self._chains: dict[tuple[str, str], _Chain] = {}  # cleared whenever the tree's shape changes
         self._static_results: dict[tuple[str, str], np.ndarray] = {}  # chains of static edges only
+        self._newest_ns: int | None = None  # the newest dynamic stamp seen (set back when the clock goes back)
+        self._next_prune_ns: int | None = None
         self._lock = threading.Lock()
 
     def set_transform(self, *, parent: str, child: str, T_parent_child: np.ndarray, stamp_ns: int,
@@ -154,6 +156,26 @@ class FrameTree:
             elif static:
                 self._static_results.clear()
             edge.add(int(stamp_ns), T, self.cache_ns)
+            if not static:
+                self._forget_stale_edges(int(stamp_ns))
+
+    def _forget_stale_edges(self, stamp_ns: int) -> None:
+        """Drop the dynamic edges with no sample within the cache duration of the newest stamp (every half cache
+        duration). A lookup at a current stamp would refuse them anyway, and frames that stop being published
+        (a tracked person's ``body_<id>`` on /tf, a robot that was unplugged) must not accumulate for ever: the
+        buffer's memory is bounded by the frames alive in the last ``cache_duration_s``. Call with the lock."""
+        if self._newest_ns is None or stamp_ns > self._newest_ns or stamp_ns < self._newest_ns - self.cache_ns:
+            self._newest_ns = stamp_ns
+        if self._next_prune_ns is not None and self._newest_ns < self._next_prune_ns:
+            return
+        self._next_prune_ns = self._newest_ns + self.cache_ns // 2
+        stale = [child for child, edge in self._edges.items()
+                 if not edge.static and edge.stamps_ns and edge.stamps_ns[-1] < self._newest_ns - self.cache_ns]
+        for child in stale:
+            del self._edges[child]
+        if stale:
+            self._chains.clear()
+            self._static_results.clear()
 
     def clear(self) -> None:
         """Forget every transform (e.g. after the clock jumped back)."""
@@ -161,6 +183,7 @@ class FrameTree:
             self._edges.clear()
             self._chains.clear()
             self._static_results.clear()
+            self._newest_ns = self._next_prune_ns = None
 
     def frames(self) -> set[str]:
         with self._lock:
