@@ -103,9 +103,11 @@ class BagRecorderNode(ManagedNode):
                 subscription_qos(spec.qos), raw=True))
 
     def release(self) -> None:
-        super().release()  # the subscriptions first
-        if self.writer is not None:
-            self.writer.close()
+        try:
+            super().release()  # the subscriptions first
+        finally:  # whatever stopping the intake raised (a context already shut down), the bag is finished
+            if self.writer is not None:
+                self.writer.close()
 
     @property
     def counts(self) -> dict[str, int]:
