@@ -20,17 +20,10 @@ class TransformError(ValueError):
 def quaternion_xyzw_to_matrix(quaternion_xyzw: np.ndarray) -> np.ndarray:
     """(..., 4) quaternions (x, y, z, w) -> (..., 3, 3) rotation matrices.
 
-    Non-unit quaternions are normalised; zero or non-finite ones raise TransformError.
+    Non-unit quaternions are normalised (:func:`normalize_quaternion_xyzw`; the matrix does not depend on the sign);
+    zero or non-finite ones raise TransformError.
     """
-    q = np.asarray(quaternion_xyzw, dtype=np.float64)
-    if q.shape[-1:] != (4,):
-        raise TransformError(f"quaternion: expected shape (..., 4), got {q.shape}")
-    if not np.all(np.isfinite(q)):
-        raise TransformError("quaternion: contains NaN or infinite values")
-    norm = np.linalg.norm(q, axis=-1, keepdims=True)
-    if np.any(norm < 1e-12):
-        raise TransformError("quaternion: zero norm, not a rotation")
-    x, y, z, w = np.moveaxis(q / norm, -1, 0)
+    x, y, z, w = np.moveaxis(normalize_quaternion_xyzw(quaternion_xyzw), -1, 0)
     return np.stack(
         [
             np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)], axis=-1),
