@@ -49,26 +49,37 @@ def rigid_jacobian(points_m: torch.Tensor, root_m: torch.Tensor) -> torch.Tensor
     return torch.cat([-skew(points_m - root_m[:, None]), eye], dim=-1)
 
 
-def rigid_gauss_newton_step(points_m: torch.Tensor, root_m: torch.Tensor, keypoints_px: torch.Tensor,
-                            rig: RigTensors, *, sigma_px: float, data_weight_px: float,
-                            damping: float) -> torch.Tensor:
-    """Step (2) above: the rigid step ξ = (ω, δ), (B, 6), for posed joints (B, 25, 3) with roots (B, 3) (a rig
-    with per-row extrinsics: each row against its own cameras)."""
+def damped_gauss_newton_step(points_m: torch.Tensor, point_jacobian: torch.Tensor, keypoints_px: torch.Tensor,
+                             rig: RigTensors, *, sigma_px: float, data_weight_px: float,
+                             damping: float) -> torch.Tensor:
+    """One damped Gauss-Newton step ξ (B, K) of the reprojection loss for points (B, J, 3) that move by
+    ``point_jacobian`` ∂X/∂ξ (B, J, 3, K), computed in the Jacobian's dtype (steps (2) and (4) above):
+    g = Σ_j (∂X_j/∂ξ)ᵀ ∂L/∂X_j from the exact loss, H from :func:`gauss_newton_terms`,
+    ξ = -(H + μ mean(diag H) I)⁻¹ g."""
+    dtype = point_jacobian.dtype
     points = points_m.detach().requires_grad_(True)
     with torch.enable_grad():
         loss = reprojection_loss(points, keypoints_px, rig, sigma_px=sigma_px, data_weight_px=data_weight_px).sum()
         (grad_points,) = torch.autograd.grad(loss, points)  # (B, J, 3)
     with torch.no_grad():
-        points = points.detach()
-        dX = rigid_jacobian(points, root_m)  # (B, J, 3, 6)
-        gradient = torch.einsum("bjxk,bjx->bk", dX, grad_points)
-        pinhole, scale = gauss_newton_terms(points, keypoints_px, rig, sigma_px=sigma_px,
+        gradient = torch.einsum("bjxk,bjx->bk", point_jacobian, grad_points.to(dtype))
+        pinhole, scale = gauss_newton_terms(points.detach(), keypoints_px, rig, sigma_px=sigma_px,
                                             data_weight_px=data_weight_px)  # (B, V, J, 2, 3), (B, V, J, 2)
-        full = pinhole @ dX[:, None]  # (B, V, J, 2, 6)
-        hessian = torch.einsum("bvjr,bvjrx,bvjry->bxy", scale, full, full)
-        trace = torch.diagonal(hessian, dim1=1, dim2=2).mean(dim=1).clamp_min(1e-9)
-        hessian = hessian + (damping * trace)[:, None, None] * torch.eye(6)
+        full = pinhole.to(dtype) @ point_jacobian[:, None]  # (B, V, J, 2, K)
+        hessian = torch.einsum("bvjr,bvjrx,bvjry->bxy", scale.to(dtype), full, full)
+        level = torch.diagonal(hessian, dim1=1, dim2=2).mean(dim=1).clamp_min(1e-9)
+        hessian = hessian + (damping * level)[:, None, None] * torch.eye(hessian.shape[-1], dtype=dtype)
         return -torch.linalg.solve(hessian, gradient[..., None])[..., 0]
+
+
+def rigid_gauss_newton_step(points_m: torch.Tensor, root_m: torch.Tensor, keypoints_px: torch.Tensor,
+                            rig: RigTensors, *, sigma_px: float, data_weight_px: float,
+                            damping: float) -> torch.Tensor:
+    """Step (2) above: the rigid step ξ = (ω, δ), (B, 6), for posed joints (B, 25, 3) with roots (B, 3) (a rig
+    with per-row extrinsics: each row against its own cameras)."""
+    points = points_m.detach()
+    return damped_gauss_newton_step(points, rigid_jacobian(points, root_m), keypoints_px, rig, sigma_px=sigma_px,
+                                    data_weight_px=data_weight_px, damping=damping)
 
 
 def rigid_polish(body: KeypointBody, *, rotations: torch.Tensor, betas: torch.Tensor, transl_m: torch.Tensor,
@@ -133,21 +144,9 @@ def pose_gauss_newton_polish(body: KeypointBody, *, rotations: torch.Tensor, bet
         chain = pose_chain(tables, rotations, betas, transl)
         dX = chain_jacobian(tables, chain, 0)  # (B, 25, 3, 75): δ_0..δ_23, τ
         dX = dX[..., 3:]  # (B, 25, 3, 72): δ_1..δ_23, τ (the global orientation is the rigid polish's)
-        points = chain.openpose_m.to(dtype).requires_grad_(True)
-        with torch.enable_grad():
-            loss = reprojection_loss(points, keypoints_px, rig, sigma_px=sigma_px,
-                                     data_weight_px=data_weight_px).sum()
-            (grad_points,) = torch.autograd.grad(loss, points)  # (B, J, 3)
+        step = damped_gauss_newton_step(chain.openpose_m.to(dtype), dX, keypoints_px, rig, sigma_px=sigma_px,
+                                        data_weight_px=data_weight_px, damping=damping)  # (B, 72), float64
         with torch.no_grad():
-            points = points.detach()
-            gradient = torch.einsum("bjxk,bjx->bk", dX, grad_points.to(torch.float64))
-            pinhole, scale = gauss_newton_terms(points, keypoints_px, rig, sigma_px=sigma_px,
-                                                data_weight_px=data_weight_px)
-            full = pinhole.to(torch.float64) @ dX[:, None]  # (B, V, J, 2, 72)
-            hessian = torch.einsum("bvjr,bvjrx,bvjry->bxy", scale.to(torch.float64), full, full)
-            level = torch.diagonal(hessian, dim1=1, dim2=2).mean(dim=1).clamp_min(1e-9)
-            hessian = hessian + (damping * level)[:, None, None] * torch.eye(hessian.shape[-1], dtype=torch.float64)
-            step = -torch.linalg.solve(hessian, gradient[..., None])[..., 0]  # (B, 72)
             turned = exp_so3(step[:, :69].reshape(-1, 23, 3))  # (B, 23, 3, 3)
             rotations = torch.cat([rotations[:, :1], rotations[:, 1:] @ turned], dim=1)
             transl = transl + step[:, 69:]
