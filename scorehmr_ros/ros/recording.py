@@ -177,9 +177,12 @@ def _checksummed_writer_class():
             chunk_start = self.bio.tell()
             super().close_chunk()
             end = self.bio.tell()
-            self.bio.seek(chunk_start + _CHUNK_CRC_OFFSET)
-            self.bio.write(struct.pack("<I", crc32(uncompressed)))
-            self.bio.seek(end)
+            try:
+                self.bio.seek(chunk_start + _CHUNK_CRC_OFFSET)
+                self.bio.write(struct.pack("<I", crc32(uncompressed)))
+            finally:  # a Ctrl-C (KeyboardInterrupt) between the seeks must not leave the file position mid-file,
+                # or the footer written on close lands inside the data (a CRC left at 0 means "none": still valid)
+                self.bio.seek(end)
 
     class ChecksummedWriter(Writer):
         STORAGE_PLUGINS = {**Writer.STORAGE_PLUGINS, StoragePlugin.MCAP: ChecksummedMcapWriter}
