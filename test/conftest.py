@@ -1,8 +1,17 @@
 """Shared pytest configuration: the real-DDS harness and markers that skip what cannot run here."""
 
+import os
+import tempfile
+
 import pytest
 
 pytest_plugins = ["ros_harness"]
+
+
+def pytest_configure(config):
+    # engines built by nodes and `process` under test (accel.backend auto) go to a folder of this run, not the
+    # user's cache; child processes inherit it
+    os.environ["SCOREHMR_ENGINE_CACHE"] = tempfile.mkdtemp(prefix="scorehmr_engines_")
 
 
 def pytest_collection_modifyitems(config, items):

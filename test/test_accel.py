@@ -50,6 +50,16 @@ def test_onnxruntime_matches_eager_at_every_batch(config, tmp_path):
         assert relative_difference(eager(**inputs), engine(**inputs)) <= PARITY_TOLERANCE["fp32"]
 
 
+def test_onnxruntime_sessions_sleep_between_runs(tmp_path):
+    # spinning threads took the cores of the torch steps between the denoiser's runs (2x slower streaming update)
+    spec = denoiser_spec(SMALL, timesteps=100)
+    engine = build_engine(small_diffusion().model, spec, name="denoiser", backend="onnxruntime",
+                          cache=EngineCache(tmp_path))
+    options = engine.session.get_session_options()
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    assert options.intra_op_num_threads == torch.get_num_threads()
+
+
 def test_engines_refuse_inputs_that_do_not_match_their_specs(tmp_path):
     spec = denoiser_spec(SMALL, timesteps=100)
     engine = EagerEngine(small_diffusion().model, spec)

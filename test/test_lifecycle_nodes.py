@@ -66,7 +66,8 @@ def test_the_scorehmr_node_is_managed(ros_node, ros_peers, tmp_path):
     sets = scene_sets(scene, seed=1)
     # streaming.lag 0: each set's bodies come out with it, so every input can be waited for by its own stamp
     node = ros_peers.start_module("scorehmr_ros.ros.nodes.scorehmr_node", "--ros-args", "-p", "autostart:=false",
-                                  "-p", f"rig_file:={tmp_path / 'rig.yaml'}", "-p", "streaming.lag:=0")
+                                  "-p", f"rig_file:={tmp_path / 'rig.yaml'}", "-p", "streaming.lag:=0",
+                                  "-p", "accel.backend:=onnxruntime")
     lifecycle = LifecycleClient(ros_node, "scorehmr", node)
     keypoints = ros_node.create_publisher(MultiViewKeypoints2D, "keypoints2d", 10)
     bodies: list[SMPLBodyArray] = []
@@ -93,6 +94,8 @@ def test_the_scorehmr_node_is_managed(ros_node, ros_peers, tmp_path):
     assert lifecycle.change(Transition.TRANSITION_CONFIGURE)
     assert lifecycle.state() == "inactive"
     wait_until(lambda: ros_node.count_publishers("/bodies") > 0, spin=ros_node.spin_once, what="the bodies publisher")
+    # the denoiser runs on the engine asked for, checked against eager when built; the log says so
+    assert "accel denoiser: onnxruntime (fp32 on cpu" in node.log() and "parity" in node.log(), node.log()[-3000:]
     assert keypoints.get_subscription_count() == 0
     ignored.append(send(0))  # no reader: dropped
 

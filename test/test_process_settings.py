@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from scorehmr_ros.accel.select import AccelConfig
 from scorehmr_ros.geometry.rig_io import rig_to_yaml
 from scorehmr_ros.geometry.rigs import ring_rig
 from scorehmr_ros.perception.backends.config import DetectorConfig
@@ -40,18 +41,20 @@ def test_without_files_every_setting_is_its_dataclass_default():
     # nested configs keep their enclosing config's defaults (StreamingConfig's IK is Levenberg-Marquardt; a bare
     # IKConfig() would be Adam): process fits exactly as the node does
     assert settings.streaming == StreamingConfig() and settings.streaming.ik.solver == "levenberg_marquardt"
+    assert settings.accel == AccelConfig() and settings.accel.backend == "auto"
     assert settings.applied == () and settings.unused == ()
 
 
 def test_a_params_file_sets_the_nodes_configs_and_the_matching_options(tmp_path):
     path = _params(tmp_path,
                    scorehmr={"tracking": {"prediction_timeout_s": 2.5}, "association.min_common_joints": 6,
-                             "streaming": {"lag": 2}, "mesh_rate_hz": 2.0, "publish_skeletons": True},
+                             "streaming": {"lag": 2}, "mesh_rate_hz": 2.0, "publish_skeletons": True,
+                             "accel": {"backend": "onnxruntime"}},
                    person_detector={"detector": {"max_people": 1}, "sync": {"slop_s": 0.05, "min_cameras": 0}},
                    keypoint_estimator={"keypoints": {"presence_threshold": 0.7}, "output_layout": "coco17"})
     config, settings = resolve_process_settings(ProcessConfig(params_file=(path,)))
     assert settings.tracking.prediction_timeout_s == 2.5 and settings.association.min_common_joints == 6
-    assert settings.streaming.lag == 2 and settings.detector.max_people == 1
+    assert settings.streaming.lag == 2 and settings.detector.max_people == 1 and settings.accel.backend == "onnxruntime"
     assert settings.keypoints.presence_threshold == 0.7 and settings.front.output_layout == "coco17"
     assert config.mesh_rate_hz == 2.0 and config.slop_s == 0.05
     sync = settings.sync_config(["a", "b", "c"], min_cameras=config.min_cameras, slop_s=config.slop_s,
@@ -100,6 +103,7 @@ def test_a_wildcard_section_applies_to_every_node_declaring_the_key(tmp_path):
     ({"person_detector": {"detector": {"max_people": 0}}}, "detector: max_people: must be >= 1"),
     ({"scorehmr": {"association": {"min_depth_m": 5.0, "max_depth_m": 1.0}}}, "min_depth_m .* must be < max_depth_m"),
     ({"person_detector": {"sync": {"stale_s": 0.01}}}, "stale_s: must be >= deadline_s"),
+    ({"scorehmr": {"accel": {"backend": "tensorrt"}}}, "accel.*backend.*tensorrt"),
 ])
 def test_a_bad_key_or_value_is_one_error_naming_file_and_key(tmp_path, nodes, message):
     path = _params(tmp_path, **nodes)

@@ -52,7 +52,11 @@ class EngineDenoiser(nn.Module):
 def accelerate_diffusion(diffusion: Diffusion, *, config: AccelConfig, cache: EngineCache | None = None,
                          logger=None) -> tuple[Diffusion, Selection]:
     """A Diffusion with the same schedule whose denoiser runs on the engine ``config`` selects (the given one is
-    left unchanged). With the eager backend chosen, the original denoiser module is kept (gradients and all)."""
+    left unchanged). With the eager backend chosen, the original denoiser module is kept (gradients and all).
+
+    The schedule and everything around the denoiser stay on the CPU with the rest of the fitter (body model,
+    projection, guidance); only the engine runs on ``config.device``, taking its inputs there and giving its
+    outputs back on the caller's device."""
     denoiser = diffusion.model
     if not isinstance(denoiser, Denoiser):
         raise TypeError(f"accelerate_diffusion: expected an eager Denoiser, got {type(denoiser).__name__}")
@@ -62,4 +66,4 @@ def accelerate_diffusion(diffusion: Diffusion, *, config: AccelConfig, cache: En
         return diffusion, selection
     accelerated = Diffusion(denoiser=EngineDenoiser(selection.engine, denoiser.config),
                             timesteps=diffusion.num_timesteps)
-    return accelerated.to(config.device), selection
+    return accelerated, selection

@@ -30,6 +30,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from scorehmr_ros.base.onnx_runtime import session_options
+
 BACKENDS = ("eager", "compile", "onnxruntime", "torch_tensorrt")
 PRECISIONS = ("fp32", "fp16")
 #: ONNX opset of our exports (ONNX Runtime 1.32 runs up to 23; 17 has LayerNormalization).
@@ -265,9 +267,7 @@ class OnnxRuntimeEngine(Engine):
         if not onnx_path.is_file():
             export_onnx(module, spec, onnx_path)
         providers = onnxruntime_providers(device, precision, cache_dir=onnx_path.parent)
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = threads or torch.get_num_threads()
-        options.inter_op_num_threads = 1
+        options = session_options(intra_op_threads=threads or torch.get_num_threads())
         from onnxruntime.capi import onnxruntime_pybind11_state as ort_errors
 
         load_errors = (ort_errors.Fail, ort_errors.InvalidGraph, ort_errors.InvalidProtobuf, ort_errors.NoSuchFile,

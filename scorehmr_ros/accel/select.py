@@ -45,7 +45,8 @@ class AccelConfig:
     backend: str = setting("auto", "engine of the denoiser: auto (fastest that matches eager), or one of "
                            + ", ".join(BACKENDS), choices=("auto", *BACKENDS))
     precision: str = setting("fp32", "engine precision (fp16: CUDA only)", choices=("fp32", "fp16"))
-    device: str = setting("cpu", "torch device of the fitting models, e.g. cpu or cuda:0")
+    device: str = setting("cpu", "device of the denoiser engine, e.g. cpu or cuda:0 (the rest of the fitter runs "
+                          "on the CPU)")
     cache_dir: str = setting("", "engine cache folder; empty: $SCOREHMR_ENGINE_CACHE or ~/.cache/scorehmr_ros/engines")
     compile_on_cpu: bool = setting(False, "let auto try torch.compile on a CPU (compiling takes tens of seconds at "
                                    "start-up for a few per cent here; see `scorehmr-ros bench accel`)")

@@ -36,6 +36,9 @@ def add_target(targets: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-prior-iters", type=int, default=100, help="Adam iterations of method (b)")
     parser.add_argument("--official-repeats", type=int, default=1, help="timed official fits at batch 16")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--accel", default="auto",
+                        help="denoiser engine of our fitters (d) and (e), as the scorehmr node's accel.backend (auto, "
+                             "eager, compile, onnxruntime, torch_tensorrt); the official fit and (c) run eager")
     parser.add_argument("--table", type=Path, default=None, help="write the markdown table here")
     parser.add_argument("--plot", type=Path, default=None, help="write the accuracy-vs-cost PNG here")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -120,6 +123,8 @@ def run_calibrated_bench(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from scorehmr_ros.assets.standin import generate_standin_body_model
+    from scorehmr_ros.accel.denoiser import accelerate_diffusion
+    from scorehmr_ros.accel.select import AccelConfig
     from scorehmr_ros.body.body_model import BodyModel
     from scorehmr_ros.body.keypoint_body import KeypointBody
     from scorehmr_ros.cli import bench_methods as methods
@@ -136,6 +141,8 @@ def run_calibrated_bench(args: argparse.Namespace) -> int:
                   else BodyModel(generate_standin_body_model(seed=0), source="stand-in seed 0"))
     body = KeypointBody(body_model)
     diffusion = load_diffusion_checkpoint(args.prior)
+    # our fitters run the denoiser on the engine the node would pick (one log line says which and why)
+    ours, _ = accelerate_diffusion(diffusion, config=AccelConfig(backend=args.accel).validate(), logger=LOGGER)
     fit_config = CalibratedFitConfig()
     stream_config = StreamingConfig(window=args.window, lag=args.lag)
     rig = make_rig("ring4")
@@ -150,8 +157,8 @@ def run_calibrated_bench(args: argparse.Namespace) -> int:
             "a": methods.run_triangulation_ik(body, case),
             "b": methods.run_without_prior(body, case, config=fit_config, iterations=args.no_prior_iters),
             "c": methods.run_paper_multiview(diffusion, body_model, body, case),
-            "d": methods.run_calibrated(diffusion, body, case, config=fit_config),
-            "e": methods.run_streaming(diffusion, body, case, config=stream_config),
+            "d": methods.run_calibrated(ours, body, case, config=fit_config),
+            "e": methods.run_streaming(ours, body, case, config=stream_config),
         }
         for key, (joints, seconds) in results.items():
             report = evaluate(joints, case.gt_joints_m, fps=case.fps)

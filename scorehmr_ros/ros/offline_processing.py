@@ -358,7 +358,8 @@ def process_bag(input_path: str | Path, output_path: str | Path, *, config: Proc
                             config=dataclasses.replace(settings.front, world_frame=world_frame))
     models = load_fitting_models(prior_path=config.prior_path, body_model_path=config.body_model_path,
                                  mesh_decimation_m=config.mesh_decimation_m, pare_checkpoint=settings.pare_checkpoint,
-                                 pare_feature_stats=settings.pare_feature_stats, logger=LOGGER)
+                                 pare_feature_stats=settings.pare_feature_stats, accel=settings.accel,
+                                 logger=LOGGER)
     tracking = settings.tracking
     if tracking.first_track_id == AUTOMATIC_FIRST_TRACK_ID:
         # ids from the wall clock keep a restarted live node from reusing ids; a recording has no previous run to

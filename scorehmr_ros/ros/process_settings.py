@@ -14,7 +14,7 @@ Node parameters with a ``process`` option of their own::
               publish_joint_frames (--joint-frames)
     person_detector: sync.min_cameras (0, all: every camera of the bag), sync.slop_s, sync.deadline_s
 
-The rest of ``scorehmr`` (association, tracking, streaming, PARE files), ``person_detector`` (``detector``,
+The rest of ``scorehmr`` (association, tracking, streaming, accel, PARE files), ``person_detector`` (``detector``,
 ``sync``) and ``keypoint_estimator`` (``keypoints``, ``output_layout``) configure the run; parameters that
 only matter to a live node (queues, QoS, diagnostics, debug images, ...) are listed in the log as unused.
 """
@@ -45,7 +45,8 @@ OPTION_PARAMETERS = {
 }
 #: Parameters process uses besides those of OPTION_PARAMETERS (a name ending in "." is a whole group).
 _USED = {
-    "scorehmr": ("pare_checkpoint", "pare_feature_stats", "association.", "tracking.", "streaming."),
+    "scorehmr": ("pare_checkpoint", "pare_feature_stats", "association.", "tracking.", "streaming.",
+                 "accel."),
     "person_detector": ("sync.", "detector."),
     "keypoint_estimator": ("output_layout", "keypoints."),
 }
@@ -58,7 +59,7 @@ class ProcessSettings:
     Attributes:
         front: the keypoint estimator's FrontConfig (its output layout; the world frame is process's).
         detector, keypoints: the perception backends' configs.
-        association, tracking, streaming: the scorehmr node's fitting configs.
+        association, tracking, streaming, accel: the scorehmr node's fitting configs.
         sync_values: the person detector's ``sync.*`` parameters set by a file (SyncConfig needs the bag's cameras:
             :meth:`sync_config`).
         pare_checkpoint, pare_feature_stats: PARE files of an image-conditioned prior ("" = default places).
@@ -73,6 +74,7 @@ class ProcessSettings:
     association: Any
     tracking: Any
     streaming: Any
+    accel: Any
     sync_values: dict[str, Any]
     pare_checkpoint: str = ""
     pare_feature_stats: str = ""
@@ -147,6 +149,7 @@ def resolve_process_settings(config):
     from scorehmr_ros.perception.backends.config import DetectorConfig, KeypointConfig
     from scorehmr_ros.perception.front import FrontConfig
     from scorehmr_ros.perception.synchronizer import SyncConfig
+    from scorehmr_ros.accel.select import AccelConfig
     from scorehmr_ros.pipeline.association import AssociationConfig
     from scorehmr_ros.pipeline.streaming import StreamingConfig
     from scorehmr_ros.pipeline.tracking import TrackerConfig
@@ -192,6 +195,7 @@ def resolve_process_settings(config):
         front=build("keypoint_estimator", FrontConfig), detector=build("person_detector", DetectorConfig),
         keypoints=build("keypoint_estimator", KeypointConfig), association=build("scorehmr", AssociationConfig),
         tracking=build("scorehmr", TrackerConfig), streaming=build("scorehmr", StreamingConfig),
+        accel=build("scorehmr", AccelConfig),
         sync_values=sync_values, pare_checkpoint=scorehmr.pare_checkpoint,
         pare_feature_stats=scorehmr.pare_feature_stats,
         applied=tuple(f"{node} {name}={value!r} ({source[(node, name)]})" for node, parameters in values.items()

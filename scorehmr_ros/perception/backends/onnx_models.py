@@ -25,6 +25,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from scorehmr_ros.base.onnx_runtime import session_options
 from scorehmr_ros.body.layouts import get_layout
 from scorehmr_ros.perception.backends.blazepose_math import box_iou
 from scorehmr_ros.perception.backends.config import DetectorConfig, KeypointConfig
@@ -50,8 +51,7 @@ def make_session(model_path: Path, *, num_threads: int, device: str):
         import onnxruntime as ort
     except ImportError as error:
         raise PerceptionError("onnxruntime is not installed (requirements/core.txt)") from error
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = num_threads
+    options = session_options(intra_op_threads=num_threads)
     providers = ["CPUExecutionProvider"]
     if device == "cuda":
         if "CUDAExecutionProvider" not in ort.get_available_providers():

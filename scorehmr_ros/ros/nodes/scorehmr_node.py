@@ -25,6 +25,7 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from tf2_msgs.msg import TFMessage
 from visualization_msgs.msg import MarkerArray
 
+from scorehmr_ros.accel.select import AccelConfig
 from scorehmr_ros.base.config_fields import check_settings, setting
 from scorehmr_ros.body.body_state import TrackingState
 from scorehmr_ros.body.mesh_decimation import MeshDecimationConfig
@@ -122,6 +123,7 @@ PARAMETERS = (
     ParameterGroup("association", AssociationConfig),
     ParameterGroup("tracking", TrackerConfig),
     ParameterGroup("streaming", StreamingConfig),
+    ParameterGroup("accel", AccelConfig),
     LIFECYCLE_PARAMETERS,
 )
 
@@ -145,7 +147,7 @@ class ScoreHMRNode(ManagedNode):
     def configure(self) -> None:
         """Validate the parameters, load the models and warm the fitter up (never inside a callback)."""
         self.camera_names = read_camera_list(self)
-        self.config, self.association_config, self.tracker_config, self.streaming_config = (
+        self.config, self.association_config, self.tracker_config, self.streaming_config, self.accel_config = (
             group.read(self) for group in PARAMETERS if group is not LIFECYCLE_PARAMETERS)
         if not self.camera_names and not self.config.rig_file:
             raise ValueError("cameras: give the rig's camera names, or a rig_file")
@@ -161,7 +163,7 @@ class ScoreHMRNode(ManagedNode):
         self.models = load_fitting_models(
             prior_path=self.config.prior_path, body_model_path=self.config.body_model_path,
             mesh_decimation_m=self.config.mesh_decimation_m, pare_checkpoint=self.config.pare_checkpoint,
-            pare_feature_stats=self.config.pare_feature_stats, logger=self.get_logger())
+            pare_feature_stats=self.config.pare_feature_stats, accel=self.accel_config, logger=self.get_logger())
         self.pipeline = None
         self.frame_tree = FrameTree()  # /tf history + /tf_static: each set's camera poses at its stamps
         self.tf_arrived = threading.Condition()  # wakes a fitter waiting for /tf to reach a set's stamp
