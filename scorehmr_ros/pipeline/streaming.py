@@ -46,10 +46,11 @@ from scorehmr_ros.fitting.fitting import StageTimes
 from scorehmr_ros.fitting.fixed_lag import fixed_lag_smooth, project_to_so3
 from scorehmr_ros.fitting.multiview_guidance import RigTensors
 
-#: Per-frame schedule of the streaming fitter, chosen by measurement (docs/fitting.md): S = 20, k = 10 (4 denoiser
-#: calls), one rigid Gauss-Newton iteration, then one damped Gauss-Newton iteration on the body joints with the
-#: analytic chain Jacobian (it replaced 5 Adam steps through autograd: lower error and 1.5x less time per set).
-STREAMING_FIT = CalibratedFitConfig(sample_start=20, ddim_step=10, polish_rigid_iters=1,
+#: Per-frame schedule of the streaming fitter, chosen by measurement (docs/fitting.md): S = 10, k = 10 (2 denoiser
+#: calls; S = 20 was 0.2 mm better on the 4-camera scenes and 1.6 mm on a stereo pair, at 1.4x the time), one
+#: rigid Gauss-Newton iteration, then one damped Gauss-Newton iteration on the body joints with the analytic chain
+#: Jacobian (it replaced 5 Adam steps through autograd: lower error and 1.5x less time per set).
+STREAMING_FIT = CalibratedFitConfig(sample_start=10, ddim_step=10, polish_rigid_iters=1,
                                     polish_pose_solver="gauss_newton", polish_pose_gn_iters=1,
                                     polish_pose_gn_damping=0.03)
 
