@@ -256,3 +256,26 @@ def test_gpu_backends_match_eager(backend, precision, tmp_path):
     for batch in (1, 37):
         inputs = spec.examples(batch, seed=batch)
         assert relative_difference(eager(**inputs), engine(**inputs)) <= PARITY_TOLERANCE[precision]
+
+
+@pytest.mark.requires_cuda
+@pytest.mark.parametrize("backend,precision", [("onnxruntime", "fp32"), ("torch_tensorrt", "fp32"),
+                                               ("torch_tensorrt", "fp16")])
+def test_pare_on_gpu_backends_matches_eager(backend, precision, tmp_path):
+    from scorehmr_ros.accel.pare import PareNetwork, pare_spec
+    from scorehmr_ros.image_prior import PareConfig, PareModel
+
+    if backend == "torch_tensorrt" and importlib.util.find_spec("torch_tensorrt") is None:
+        pytest.skip("torch_tensorrt is not installed (requirements/gpu.txt)")
+    torch.manual_seed(0)
+    model = PareModel(config=PareConfig(hrnet_width=4, num_deconv_filters=16, num_deconv_layers=1,
+                                        num_features_smpl=4)).eval()
+    spec = pare_spec(model)
+    try:
+        engine = build_engine(PareNetwork(model), spec, name="pare", backend=backend, precision=precision,
+                              device="cuda", cache=EngineCache(tmp_path))
+    except BackendUnavailableError as error:
+        pytest.skip(str(error))
+    eager = EagerEngine(PareNetwork(model), spec)
+    inputs = spec.examples(3, seed=3)
+    assert relative_difference(eager(**inputs), engine(**inputs)) <= PARITY_TOLERANCE[precision]

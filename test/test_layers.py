@@ -22,7 +22,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("body",),
     ("assets",),
     ("diffusion",),
-    ("fitting", "image_prior", "perception", "accel"),
+    ("fitting", "image_prior", "perception"),
+    ("accel",),  # runs the networks of the layers below (the denoiser, PARE) on engines
     ("pipeline",),
     ("sim",),
     ("training",),

@@ -143,3 +143,31 @@ def test_images_reach_the_fit_and_missing_images_are_tolerated(models):
     assert len([b for r in no_cam1 for b in r.bodies]) == len(bodies)
     nothing = _run(models, lambda t: {})  # no image at all: the keypoints alone start the track
     assert all(np.all(np.isfinite(b.rotations)) for r in nothing for b in r.bodies)
+
+
+def test_pare_and_the_image_conditioned_denoiser_run_on_onnxruntime_as_on_eager(files, models, tmp_path):
+    from scorehmr_ros.accel.cache import EngineCache
+    from scorehmr_ros.accel.pare import EnginePare
+    from scorehmr_ros.accel.select import AccelConfig
+
+    _, paths = files
+    fast = load_fitting_models(**paths, body_model_path=str(ensure_standin_body_model()), pare_config=SMALL_PARE,
+                               accel=AccelConfig(backend="onnxruntime", cache_dir=str(tmp_path)))
+    assert isinstance(fast.pare, EnginePare) and EngineCache(tmp_path).entries()
+    assert fast.prior_description.count("on onnxruntime") == 2, fast.prior_description  # PARE and the denoiser
+    crops = torch.rand(3, 3, 224, 224, generator=torch.Generator().manual_seed(0)) * 4.9 - 2.2
+    eager_out, fast_out = models.pare.predict(crops), fast.pare.predict(crops)
+    for name in ("cond_feats", "pred_pose", "pred_betas", "pred_cam"):
+        expected, got = getattr(eager_out, name), getattr(fast_out, name)
+        assert float((got - expected).abs().max() / expected.abs().max()) <= 1e-4, name
+    # the whole image-conditioned pipeline: the same tracks, bodies within a millimetre
+    rig, _ = _scene()
+    eager_bodies = [b for r in _run(models, lambda t: _images(rig, t)) for b in r.bodies]
+    fast_bodies = [b for r in _run(fast, lambda t: _images(rig, t)) for b in r.bodies]
+    def relative_ids(bodies):  # ids start at the wall clock: compare them by order of appearance
+        order = list(dict.fromkeys(b.track_id for b in bodies))
+        return [order.index(b.track_id) for b in bodies]
+
+    assert relative_ids(fast_bodies) == relative_ids(eager_bodies) and eager_bodies
+    assert max(np.abs(a.joints_world_m - b.joints_world_m).max()
+               for a, b in zip(eager_bodies, fast_bodies, strict=True)) < 1e-3

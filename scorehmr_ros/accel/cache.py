@@ -34,8 +34,8 @@ def model_hash(module: nn.Module) -> str:
     """sha256 of the module's class and its state dict (names, dtypes, shapes and values, in name order)."""
     digest = hashlib.sha256(type(module).__qualname__.encode())
     for name, tensor in sorted(module.state_dict().items()):
-        value = tensor.detach().cpu().contiguous()
-        digest.update(f"{name}:{value.dtype}:{tuple(value.shape)}".encode())
+        value = tensor.detach().cpu().contiguous().reshape(-1)  # 0-d tensors (BatchNorm's counters) too
+        digest.update(f"{name}:{value.dtype}:{tuple(tensor.shape)}".encode())
         digest.update(value.view(torch.uint8).numpy().tobytes() if value.numel() else b"")
     return digest.hexdigest()
 

@@ -88,12 +88,20 @@ class TensorSpec:
 
 @dataclass(frozen=True)
 class EngineSpec:
-    """What an engine computes: a module's named inputs and outputs and the batch range it must accept."""
+    """What an engine computes: a module's named inputs and outputs and the batch range it must accept.
+
+    Attributes:
+        max_batch: largest batch the engine accepts.
+        opt_batch: the batch TensorRT optimises for.
+        check_batch: the batch of the parity check against eager and of ``auto``'s timing (small for big networks,
+            whose eager calls on a CPU take seconds).
+    """
 
     inputs: tuple[TensorSpec, ...]
     outputs: tuple[TensorSpec, ...]
     max_batch: int = 256
     opt_batch: int = 16
+    check_batch: int = 8
 
     def examples(self, batch: int, *, seed: int = 0) -> dict[str, torch.Tensor]:
         generator = torch.Generator().manual_seed(seed)
@@ -324,10 +332,15 @@ class TorchTensorRTEngine(Engine):
         return _as_tuple(self.program(*inputs))
 
 
-def time_engine_ms(engine: Engine, inputs: dict[str, torch.Tensor], *, repeats: int = 20) -> float:
-    """Median milliseconds of one call (after two warm-up calls; CUDA work is synchronised)."""
+def time_engine_ms(engine: Engine, inputs: dict[str, torch.Tensor], *, repeats: int = 20,
+                   budget_s: float = 2.0) -> float:
+    """Median milliseconds of one call (after two warm-up calls; CUDA work is synchronised): ``repeats`` calls, fewer
+    (at least 3) when they would take longer than ``budget_s`` by the second warm-up call's time."""
     for _ in range(2):
+        start = time.perf_counter()
         engine(**inputs)
+        warm_s = time.perf_counter() - start
+    repeats = max(3, min(repeats, int(budget_s / max(warm_s, 1e-9))))
     samples = []
     for _ in range(repeats):
         if engine.device.startswith("cuda"):

@@ -34,8 +34,6 @@ LOGGER = logging.getLogger(__name__)
 
 #: Largest output difference from eager, relative to the largest eager value, per precision.
 PARITY_TOLERANCE = {"fp32": 1e-4, "fp16": 1e-2}
-#: Batch of the parity check and of auto's timing.
-CHECK_BATCH = 8
 
 
 @dataclass(frozen=True)
@@ -64,10 +62,11 @@ class Selection:
 
     Attributes:
         engine: the engine to run.
-        eager_ms: eager's median time at CHECK_BATCH, milliseconds (None when nothing was timed).
+        eager_ms: eager's median time at ``batch``, milliseconds (None when nothing was timed).
         times_ms: backend -> median time of each candidate that passed parity, milliseconds.
         rejected: backend -> why it was not used (unavailable, failed parity, slower).
         parity: backend -> relative difference from eager.
+        batch: the batch of the parity check and the timing (the spec's ``check_batch``).
     """
 
     engine: Engine
@@ -75,13 +74,14 @@ class Selection:
     times_ms: dict[str, float]
     rejected: dict[str, str]
     parity: dict[str, float]
+    batch: int = 8
 
     def summary(self, module: str) -> str:
         """One line: what runs, how fast against eager, and why the others do not."""
         chosen = self.engine.backend
         speed = ""
         if self.eager_ms is not None and chosen in self.times_ms:
-            speed = (f": {self.times_ms[chosen]:.2f} ms vs eager {self.eager_ms:.2f} ms at batch {CHECK_BATCH} "
+            speed = (f": {self.times_ms[chosen]:.2f} ms vs eager {self.eager_ms:.2f} ms at batch {self.batch} "
                      f"({self.eager_ms / self.times_ms[chosen]:.2f}x)")
         parity = f", parity {self.parity[chosen]:.1e}" if chosen in self.parity else ""
         others = "; ".join(f"{backend}: {why}" for backend, why in self.rejected.items())
@@ -133,7 +133,7 @@ def select_engine(module: nn.Module, spec: EngineSpec, *, name: str, config: Acc
     config.validate()
     cache = cache or EngineCache(config.cache_dir or None)
     module = module.eval()
-    examples = spec.examples(CHECK_BATCH)
+    examples = spec.examples(spec.check_batch)
     eager = EagerEngine(module, spec, device=config.device, precision="fp32")
     reference = eager(**examples)
     candidates = list(BACKENDS) if config.backend == "auto" else [config.backend]
@@ -178,6 +178,7 @@ def select_engine(module: nn.Module, spec: EngineSpec, *, name: str, config: Acc
     for backend in times:
         if backend != chosen:
             rejected[backend] = f"slower ({times[backend]:.2f} ms)"
-    selection = Selection(engine=engines[chosen], eager_ms=eager_ms, times_ms=times, rejected=rejected, parity=parity)
+    selection = Selection(engine=engines[chosen], eager_ms=eager_ms, times_ms=times, rejected=rejected, parity=parity,
+                          batch=spec.check_batch)
     (logger or LOGGER).info(selection.summary(name))
     return selection

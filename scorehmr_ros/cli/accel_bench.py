@@ -1,8 +1,8 @@
 """Measurements behind ``scorehmr-ros bench accel``: each engine backend against eager in the same process.
 
-Two kinds of rows: the denoiser alone at several batch sizes (median of repeated calls), and whole streaming
-updates (association-free: ``BodyPipeline.warm_up``'s synthetic person on a 4-camera ring, a track of ``sets``
-sets from its start, so IK initialisation, guided DDIM steps, polish and smoothing are all in).
+Three kinds of rows: the denoiser and PARE's network alone at several batch sizes (median of repeated calls), and
+whole streaming updates (association-free: ``BodyPipeline.warm_up``'s synthetic person on a 4-camera ring, a
+track of ``sets`` sets from its start, so IK initialisation, guided DDIM steps, polish and smoothing are all in).
 Backends that cannot run here are listed with the reason instead of a time.
 """
 
@@ -36,12 +36,33 @@ class BenchRow:
 def bench_denoiser(diffusion: Diffusion, *, backends: list[str], batches: list[int], device: str = "cpu",
                    precision: str = "fp32", cache_dir: Path | None = None) -> list[BenchRow]:
     denoiser = diffusion.model
-    spec = denoiser_spec(denoiser.config, timesteps=diffusion.num_timesteps)
+    return bench_module(denoiser, denoiser_spec(denoiser.config, timesteps=diffusion.num_timesteps), name="denoiser",
+                        label="denoiser", backends=backends, batches=batches, device=device, precision=precision,
+                        cache_dir=cache_dir)
+
+
+def bench_pare(*, backends: list[str], batches: list[int], device: str = "cpu", precision: str = "fp32",
+               cache_dir: Path | None = None) -> list[BenchRow]:
+    """PARE's network with the official architecture (HRNet-W32) and random weights: the time does not depend on
+    the weights, which cannot be downloaded here."""
+    from scorehmr_ros.accel.pare import PareNetwork, pare_spec
+    from scorehmr_ros.image_prior.model import PareModel
+
+    torch.manual_seed(0)
+    model = PareModel().eval()
+    return bench_module(PareNetwork(model), pare_spec(model), name="pare", label="PARE (HRNet-W32)", backends=backends,
+                        batches=batches, device=device, precision=precision, cache_dir=cache_dir)
+
+
+def bench_module(module: torch.nn.Module, spec, *, name: str, label: str, backends: list[str], batches: list[int],
+                 device: str = "cpu", precision: str = "fp32", cache_dir: Path | None = None) -> list[BenchRow]:
+    """``module`` (engine spec ``spec``, cache name ``name``) on each backend against eager at each batch size; rows
+    named ``label, batch N``."""
     cache = EngineCache(cache_dir)
     engines, notes = {}, {}
     for backend in backends:
         try:
-            engines[backend] = build_engine(denoiser, spec, name="denoiser", backend=backend,
+            engines[backend] = build_engine(module, spec, name=name, backend=backend,
                                             precision="fp32" if backend == "eager" else precision, device=device,
                                             cache=cache)
         except EngineError as error:
@@ -52,7 +73,7 @@ def bench_denoiser(diffusion: Diffusion, *, backends: list[str], batches: list[i
         reference = engines["eager"](**inputs)
         eager_ms = time_engine_ms(engines["eager"], inputs)
         for backend in backends:
-            what = f"denoiser, batch {batch}"
+            what = f"{label}, batch {batch}"
             if backend not in engines:
                 rows.append(BenchRow(what, backend, None, eager_ms, note=notes[backend]))
                 continue

@@ -122,9 +122,9 @@ def run_calibrated_bench(args: argparse.Namespace) -> int:
     import torch
     from tqdm import tqdm
 
-    from scorehmr_ros.assets.standin import generate_standin_body_model
     from scorehmr_ros.accel.denoiser import accelerate_diffusion
     from scorehmr_ros.accel.select import AccelConfig
+    from scorehmr_ros.assets.standin import generate_standin_body_model
     from scorehmr_ros.body.body_model import BodyModel
     from scorehmr_ros.body.keypoint_body import KeypointBody
     from scorehmr_ros.cli import bench_methods as methods

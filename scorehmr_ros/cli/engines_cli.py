@@ -53,6 +53,8 @@ def add_target(targets: argparse._SubParsersAction) -> None:
                         help="denoiser batch sizes (people x window frames x views in one streaming step)")
     parser.add_argument("--backends", default="eager,onnxruntime,compile,torch_tensorrt",
                         help="comma-separated backends; those that cannot run here are reported, not timed")
+    parser.add_argument("--pare-batches", type=int_list(minimum=0), default=[1, 4],
+                        help="PARE batch sizes (crops: people x views); 0 skips PARE (seconds per call on a CPU)")
     parser.add_argument("--stream-sets", type=int, default=12, help="sets of the timed streaming track")
     parser.add_argument("--threads", type=int, default=1, help="torch (and ONNX Runtime) CPU threads")
     parser.add_argument("--table", type=Path, default=None, help="also write the markdown table here")
@@ -119,7 +121,7 @@ def run_build(args: argparse.Namespace) -> int:
 def run_bench(args: argparse.Namespace) -> int:
     import torch
 
-    from scorehmr_ros.cli.accel_bench import bench_denoiser, bench_streaming, format_table
+    from scorehmr_ros.cli.accel_bench import bench_denoiser, bench_pare, bench_streaming, format_table
 
     torch.set_num_threads(args.threads)
     diffusion = _denoiser(args.prior)
@@ -128,6 +130,10 @@ def run_bench(args: argparse.Namespace) -> int:
         backends.insert(0, "eager")
     rows = bench_denoiser(diffusion, backends=backends, batches=args.batches, device=args.device,
                           precision=args.precision, cache_dir=args.cache_dir)
+    pare_batches = [batch for batch in args.pare_batches if batch > 0]
+    if pare_batches:
+        rows += bench_pare(backends=backends, batches=pare_batches, device=args.device, precision=args.precision,
+                           cache_dir=args.cache_dir)
     rows += bench_streaming(diffusion, backends=backends, sets=args.stream_sets, device=args.device,
                             precision=args.precision, cache_dir=args.cache_dir)
     table = format_table(rows, threads=args.threads, device=args.device)

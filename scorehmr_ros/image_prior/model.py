@@ -153,19 +153,27 @@ class PareModel(nn.Module):
             raise PareInputError(f"images: expected a float tensor (B, 3, H, W), got {tuple(images.shape)} "
                                  f"{images.dtype}")
         head_out = self.head(self.backbone(images))
-        batch_size = images.shape[0]
-        flat = flatten_pose_feats(head_out.pose_feats)
+        return self.output_from_head(pose_6d=head_out.pose_6d, betas=head_out.betas, cam_crop=head_out.cam_crop,
+                                     pose_feats=head_out.pose_feats, cam_shape_feats=head_out.cam_shape_feats)
+
+    def output_from_head(self, *, pose_6d: torch.Tensor, betas: torch.Tensor, cam_crop: torch.Tensor,
+                         pose_feats: torch.Tensor, cam_shape_feats: torch.Tensor) -> PareOutput:
+        """The raw head outputs of B crops (see :class:`~scorehmr_ros.image_prior.head.PareHeadOutput`) ->
+        :class:`PareOutput`: rotations decoded, features flattened and standardised (also used when the network runs
+        on an engine, ``scorehmr_ros.accel.pare``)."""
+        flat = flatten_pose_feats(pose_feats)
         standardized = self.feat_mean is not None
-        cond_feats = standardize(flat, mean=self.feat_mean, std=self.feat_std) if standardized else flat
+        if standardized:
+            flat = standardize(flat, mean=self.feat_mean.to(flat.device), std=self.feat_std.to(flat.device))
         return PareOutput(
-            pred_pose=interleaved_rot6d_to_matrix(head_out.pose_6d).reshape(batch_size, 24, 3, 3),
-            pred_betas=head_out.betas,
-            pred_cam=head_out.cam_crop,
-            pose_feats=head_out.pose_feats,
-            cond_feats=cond_feats,
+            pred_pose=interleaved_rot6d_to_matrix(pose_6d).reshape(pose_6d.shape[0], 24, 3, 3),
+            pred_betas=betas,
+            pred_cam=cam_crop,
+            pose_feats=pose_feats,
+            cond_feats=flat,
             is_standardized=standardized,
-            pred_pose_6d=head_out.pose_6d,
-            cam_shape_feats=head_out.cam_shape_feats,
+            pred_pose_6d=pose_6d,
+            cam_shape_feats=cam_shape_feats,
         )
 
     @torch.inference_mode()

@@ -526,7 +526,8 @@ def load_fitting_models(*, prior_path: str = "", body_model_path: str = "",
     :func:`load_pare`; ``pare_config`` only for small test networks), and the body model (default: imported SMPL,
     else the generated stand-in, announced loudly), and decimate the mesh topology for visualisation.
 
-    accel: the engine of the denoiser (``scorehmr_ros.accel``; one log line says which runs and why); None: eager.
+    accel: the engine of the denoiser and of PARE (``scorehmr_ros.accel``; one log line each says which runs and
+        why); None: eager.
     """
     from scorehmr_ros.assets.paths import bundled_prior_path, resolve_body_model
     from scorehmr_ros.diffusion.checkpoint import load_diffusion_checkpoint
@@ -544,7 +545,13 @@ def load_fitting_models(*, prior_path: str = "", body_model_path: str = "",
     if cond_dim > 0:
         pare, pare_description = load_pare(cond_dim=cond_dim, pare_checkpoint=pare_checkpoint,
                                            pare_feature_stats=pare_feature_stats, pare_config=pare_config)
-        kind = f"image-conditioned, {pare_description}"
+        pare_engine = "eager"
+        if accel is not None:
+            from scorehmr_ros.accel.pare import accelerate_pare
+
+            pare, selection = accelerate_pare(pare, config=accel, logger=logger)
+            pare_engine = selection.engine.description
+        kind = f"image-conditioned, {pare_description} on {pare_engine}"
     body_model = BodyModel.from_file(resolve_body_model(body_model_path))
     if body_model.is_standin and logger is not None:
         logger.warning("using the STAND-IN body model (not SMPL): shapes and joints are approximate; import "

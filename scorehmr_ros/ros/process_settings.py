@@ -146,10 +146,10 @@ def resolve_process_settings(config):
         ParameterFileError: a file cannot be read, has an unknown node or key (named with the file), or a value
             a node would refuse.
     """
+    from scorehmr_ros.accel.select import AccelConfig
     from scorehmr_ros.perception.backends.config import DetectorConfig, KeypointConfig
     from scorehmr_ros.perception.front import FrontConfig
     from scorehmr_ros.perception.synchronizer import SyncConfig
-    from scorehmr_ros.accel.select import AccelConfig
     from scorehmr_ros.pipeline.association import AssociationConfig
     from scorehmr_ros.pipeline.streaming import StreamingConfig
     from scorehmr_ros.pipeline.tracking import TrackerConfig
