@@ -107,6 +107,34 @@ def test_translation_gauss_newton_step_nearly_solves_an_offset():
     assert torch.allclose(transl.detach() - step, truth, atol=5e-3)
 
 
+def test_reprojection_terms_are_autograds_gradient_and_jacobian_with_distortion():
+    from scorehmr_ros.fitting.multiview_guidance import reprojection_terms
+
+    rig = RigTensors.from_cameras(make_rig("ring4").cameras)
+    distortion = torch.tensor([[-0.3, 0.1, 0.002, -0.001, -0.02]]).expand(rig.K.shape[0], -1)
+    rig = RigTensors(K=rig.K, distortion=distortion, R_cam_world=rig.R_cam_world, t_cam_world_m=rig.t_cam_world_m,
+                     image_size_px=rig.image_size_px)
+    rotations, betas, transl = _random_pose(2, 5)
+    body = KeypointBody(_body_model())
+    with torch.no_grad():
+        joints = body(rotations=rotations, betas=betas, transl_m=0.2 * transl).openpose_m.double()
+        pixels, _ = project_to_views(joints.float(), rig)
+    generator = torch.Generator().manual_seed(0)
+    noisy = pixels.double() + 40 * torch.randn(pixels.shape, generator=generator, dtype=torch.float64)
+    keypoints = torch.cat([noisy, torch.rand(pixels.shape[:-1] + (1,), generator=generator,
+                                             dtype=torch.float64)], dim=-1)
+    rig64 = RigTensors(*(t.double() for t in (rig.K, rig.distortion, rig.R_cam_world, rig.t_cam_world_m,
+                                              rig.image_size_px)))
+    terms = reprojection_terms(joints, keypoints, rig64, sigma_px=50.0)
+    points = joints.clone().requires_grad_(True)
+    (gradient,) = torch.autograd.grad(reprojection_loss(points, keypoints, rig64, sigma_px=50.0).sum(), points)
+    torch.testing.assert_close(terms.gradient, gradient, rtol=1e-9, atol=1e-9)
+    jacobian = torch.autograd.functional.jacobian(lambda x: project_to_views(x[None], rig64)[0][0], joints[0])
+    # (V, J, 2, J, 3): each pixel depends on its own joint only
+    own = jacobian.diagonal(dim1=1, dim2=3).permute(0, 3, 1, 2)  # (V, J, 2, 3)
+    torch.testing.assert_close(terms.jacobian[0], own, rtol=1e-9, atol=1e-9)
+
+
 def _zero_noise_diffusion() -> Diffusion:
     """A prior that predicts ε̂ = 0: the guided DDIM then reduces to gradient steps on the calibrated loss."""
     diffusion = Diffusion(denoiser=Denoiser(DenoiserConfig(hidden_dim=16, num_blocks=1, cond_dim=0))).eval()

@@ -114,3 +114,24 @@ def test_wrong_shape_raises(function, shape):
 def test_gradients_flow_through_rot6d():
     x6d = torch.randn(8, 6, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(rot6d_to_matrix, (x6d,))
+
+
+def test_nearest_rotation_in_torch_and_numpy():
+    from scorehmr_ros.geometry import rotations_np
+    from scorehmr_ros.geometry.rotations import nearest_rotation
+
+    generator = torch.Generator().manual_seed(0)
+    truth = axis_angle_to_matrix(torch.randn(50, 3, generator=generator, dtype=torch.float64))
+    noisy = truth + 0.01 * torch.randn(50, 3, 3, generator=generator, dtype=torch.float64)
+    projected = nearest_rotation(noisy)
+    eye = torch.eye(3, dtype=torch.float64)
+    torch.testing.assert_close(projected @ projected.transpose(-1, -2), eye.expand(50, 3, 3))
+    assert bool((torch.linalg.det(projected) > 0).all())
+    assert float((projected - truth).abs().max()) < 0.03
+    np.testing.assert_allclose(rotations_np.nearest_rotation(noisy.numpy()), projected.numpy(), atol=1e-12)
+    reflected = truth.clone()
+    reflected[:, :, 2] *= -1  # det -1: the nearest rotation, not the reflection
+    assert bool((torch.linalg.det(nearest_rotation(reflected)) > 0).all())
+    # a weighted sum of rotations: the chordal mean (two rotations about z by ±0.2 rad average to the identity)
+    pair = axis_angle_to_matrix(torch.tensor([[0.0, 0.0, 0.2], [0.0, 0.0, -0.2]], dtype=torch.float64))
+    torch.testing.assert_close(nearest_rotation(pair.sum(dim=0)), eye)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from scorehmr_ros.body.joint_counts import SMPL_PARENTS
+from scorehmr_ros.geometry.rotations_np import nearest_rotation
 from scorehmr_ros.geometry.transforms import invert_transform, make_transform
 
 #: SMPL's 24 joints in order.
@@ -28,17 +29,6 @@ def rep155_joint_name(smpl_name: str) -> str:
         if smpl_name.startswith(side):
             return short + smpl_name[len(side):]
     return smpl_name
-
-
-def nearest_rotation(matrices: np.ndarray) -> np.ndarray:
-    """(..., 3, 3) nearly orthonormal matrices (e.g. float32 fits) -> the nearest rotations (polar, via SVD)."""
-    u, _, vt = np.linalg.svd(np.asarray(matrices, dtype=np.float64))
-    rotations = u @ vt
-    flip = np.linalg.det(rotations) < 0
-    if np.any(flip):
-        u[flip, :, -1] *= -1
-        rotations = u @ vt
-    return rotations
 
 
 def global_rotations(local_rotations: np.ndarray, parents: tuple[int, ...] = SMPL_PARENTS) -> np.ndarray:

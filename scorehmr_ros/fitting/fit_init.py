@@ -17,6 +17,7 @@ import torch
 from scorehmr_ros.body.ik import IKConfig, IKResult, solve_ik
 from scorehmr_ros.body.keypoint_body import KeypointBody
 from scorehmr_ros.fitting.multiview_guidance import RigTensors
+from scorehmr_ros.geometry.rotations import nearest_rotation
 from scorehmr_ros.geometry.triangulation import TriangulationConfig, triangulate
 
 
@@ -62,12 +63,7 @@ def triangulate_bodies(keypoints_px: np.ndarray, rig: RigTensors,
 
 def chordal_mean(rotations: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     """(..., N, 3, 3) rotations and (..., N) weights -> (..., 3, 3) the rotation nearest to Σ w R (Frobenius)."""
-    total = (weights[..., None, None] * rotations).sum(dim=-3)
-    U, _, Vh = torch.linalg.svd(total)
-    sign = torch.sign(torch.linalg.det(U @ Vh))
-    sign = torch.where(sign == 0, torch.ones_like(sign), sign)
-    D = torch.diag_embed(torch.stack([torch.ones_like(sign), torch.ones_like(sign), sign], dim=-1))
-    return U @ D @ Vh
+    return nearest_rotation((weights[..., None, None] * rotations).sum(dim=-3))
 
 
 def view_weights(keypoints_px: torch.Tensor, *, min_joints: int = 4) -> torch.Tensor:

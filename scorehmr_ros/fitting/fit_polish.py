@@ -17,7 +17,7 @@ this module only:
     (4) the same refinement by damped Gauss-Newton: the analytic chain Jacobian of the body
         (:func:`~scorehmr_ros.body.ik_lm.chain_jacobian`, increments R_i <- R_i exp([δ_i]ₓ) of joints 1..23, and the
         translation) times the pinhole Jacobian, with the robust loss's IRLS weights as in (2),
-        ξ = -(H + μ mean(diag H) I)⁻¹ g with g from the exact loss gradient: no autograd through the body.
+        ξ = -(H + μ mean(diag H) I)⁻¹ g with g the exact loss gradient: no autograd at all.
 Shape letters: B bodies, V views, J joints (``scorehmr_ros.core``).
 """
 
@@ -29,8 +29,7 @@ from scorehmr_ros.body.ik_lm import body_tables, chain_jacobian, exp_so3, pose_c
 from scorehmr_ros.body.keypoint_body import KeypointBody
 from scorehmr_ros.fitting.multiview_guidance import (
     RigTensors,
-    gauss_newton_terms,
-    reprojection_loss,
+    reprojection_terms,
 )
 from scorehmr_ros.geometry.rotations import axis_angle_to_matrix, matrix_to_rot6d, rot6d_to_matrix
 
@@ -54,19 +53,15 @@ def damped_gauss_newton_step(points_m: torch.Tensor, point_jacobian: torch.Tenso
                              damping: float) -> torch.Tensor:
     """One damped Gauss-Newton step ξ (B, K) of the reprojection loss for points (B, J, 3) that move by
     ``point_jacobian`` ∂X/∂ξ (B, J, 3, K), computed in the Jacobian's dtype (steps (2) and (4) above):
-    g = Σ_j (∂X_j/∂ξ)ᵀ ∂L/∂X_j from the exact loss, H from :func:`gauss_newton_terms`,
+    g = Σ_j (∂X_j/∂ξ)ᵀ ∂L/∂X_j and H from :func:`reprojection_terms` (exact gradient, distortion included),
     ξ = -(H + μ mean(diag H) I)⁻¹ g."""
     dtype = point_jacobian.dtype
-    points = points_m.detach().requires_grad_(True)
-    with torch.enable_grad():
-        loss = reprojection_loss(points, keypoints_px, rig, sigma_px=sigma_px, data_weight_px=data_weight_px).sum()
-        (grad_points,) = torch.autograd.grad(loss, points)  # (B, J, 3)
     with torch.no_grad():
-        gradient = torch.einsum("bjxk,bjx->bk", point_jacobian, grad_points.to(dtype))
-        pinhole, scale = gauss_newton_terms(points.detach(), keypoints_px, rig, sigma_px=sigma_px,
-                                            data_weight_px=data_weight_px)  # (B, V, J, 2, 3), (B, V, J, 2)
-        full = pinhole.to(dtype) @ point_jacobian[:, None]  # (B, V, J, 2, K)
-        hessian = torch.einsum("bvjr,bvjrx,bvjry->bxy", scale.to(dtype), full, full)
+        terms = reprojection_terms(points_m.detach(), keypoints_px, rig, sigma_px=sigma_px,
+                                   data_weight_px=data_weight_px)
+        gradient = torch.einsum("bjxk,bjx->bk", point_jacobian, terms.gradient.to(dtype))
+        full = terms.jacobian.to(dtype) @ point_jacobian[:, None]  # (B, V, J, 2, K)
+        hessian = torch.einsum("bvjr,bvjrx,bvjry->bxy", terms.scale.to(dtype), full, full)
         level = torch.diagonal(hessian, dim1=1, dim2=2).mean(dim=1).clamp_min(1e-9)
         hessian = hessian + (damping * level)[:, None, None] * torch.eye(hessian.shape[-1], dtype=dtype)
         return -torch.linalg.solve(hessian, gradient[..., None])[..., 0]

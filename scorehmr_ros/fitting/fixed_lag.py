@@ -13,7 +13,8 @@ of frame i is the finite-difference acceleration at t_i times Δ² (Δ = 1/30 s)
 which is [1, -2, 1] at 30 fps, so one λ smooths the same in seconds at any rate and across irregular gaps
 (a 5 Hz stream with the 30 fps rows would be smoothed (30/5)⁴ ≈ 1300 times too hard). Without times the
 frames are taken 1/30 s apart.
-Rotation matrices are smoothed as 9-vectors and brought back to SO(3) by :func:`project_to_so3`.
+Rotation matrices are smoothed as 9-vectors and brought back to SO(3) by
+:func:`~scorehmr_ros.geometry.rotations.nearest_rotation`.
 """
 
 from __future__ import annotations
@@ -78,11 +79,3 @@ def fixed_lag_smooth(values: torch.Tensor, *, anchor_weight: torch.Tensor, fixed
     out = y.clone()
     out[free] = torch.linalg.solve(system, rhs)
     return out.to(values.dtype)
-
-
-def project_to_so3(matrices: torch.Tensor) -> torch.Tensor:
-    """(..., 3, 3) -> the nearest rotations in Frobenius norm, U diag(1, 1, det(U Vᵀ)) Vᵀ."""
-    U, _, Vh = torch.linalg.svd(matrices)
-    sign = torch.det(U @ Vh)
-    ones = torch.ones_like(sign)
-    return U @ torch.diag_embed(torch.stack([ones, ones, sign], dim=-1)) @ Vh

@@ -237,37 +237,68 @@ def view_combined_noise(denoiser: Denoiser, x_t: torch.Tensor, t_batch: torch.Te
     return (weights[..., None] * noise_world).sum(dim=1)
 
 
-def gauss_newton_terms(points_world_m: torch.Tensor, keypoints_px: torch.Tensor, rig: RigTensors, *,
-                       sigma_px: float, data_weight_px: float = 1000.0) -> tuple[torch.Tensor, torch.Tensor]:
-    """The pieces of a Gauss-Newton Hessian of equation (2) above: (J (B, V, J, 2, 3), s (B, V, J, 2)).
+@dataclass(frozen=True)
+class ReprojectionTerms:
+    """Equation (2) above linearised at the current points, in one projection (no autograd).
 
-    J_vj = ∂u/∂X, the pinhole Jacobian (f/z) [[1, 0, -x/z], [0, 1, -y/z]] R_v (distortion neglected), and
-    s = (1000 / max(W_v, H_v))² c² (2 σ⁴ / (σ² + r²)²) the IRLS weight of each pixel coordinate (r² its squared
-    residual), so that H = Σ_{v,j,r} s (J ∂X/∂ξ)ᵀ (J ∂X/∂ξ) for any parameters ξ of the points.
+    Attributes:
+        jacobian: (B, V, J, 2, 3) ∂u/∂X: the pixel Jacobian of equation (1), plumb-bob distortion included,
+            diag(f) ∂d/∂x_n ∂x_n/∂x_c R_v.
+        scale: (B, V, J, 2) s = (1000 / max(W_v, H_v))² c² 2σ⁴ / (σ² + r²)², the IRLS weight of each pixel
+            coordinate (r its residual), so that H = Σ_{v,j,r} s (J ∂X/∂ξ)ᵀ (J ∂X/∂ξ) is the Gauss-Newton Hessian
+            for any parameters ξ of the points.
+        gradient: (B, J, 3) the exact ∂L/∂X = Σ_{v,r} s r Jᵀ (ρ'(r) = 2σ⁴ r / (σ² + r²)²).
     """
+
+    jacobian: torch.Tensor
+    scale: torch.Tensor
+    gradient: torch.Tensor
+
+
+def plumb_bob_jacobian(xy: torch.Tensor, coeffs: torch.Tensor) -> torch.Tensor:
+    """∂(plumb_bob)/∂(x, y) of (B, V, J, 2) normalized points with (V, 5) coefficients: (B, V, J, 2, 2)."""
+    k1, k2, p1, p2, k3 = (coeffs[:, i].reshape(1, -1, 1) for i in range(PLUMB_BOB_SIZE))
+    x, y = xy[..., 0], xy[..., 1]
+    r2 = x * x + y * y
+    radial = 1.0 + r2 * (k1 + r2 * (k2 + r2 * k3))
+    d_radial = k1 + r2 * (2.0 * k2 + 3.0 * r2 * k3)  # ∂radial/∂r2
+    cross = 2.0 * x * y * d_radial + 2.0 * p1 * x + 2.0 * p2 * y
+    return torch.stack([torch.stack([radial + 2.0 * x * x * d_radial + 2.0 * p1 * y + 6.0 * p2 * x, cross], -1),
+                        torch.stack([cross, radial + 2.0 * y * y * d_radial + 6.0 * p1 * y + 2.0 * p2 * x], -1)],
+                       -2)
+
+
+def reprojection_terms(points_world_m: torch.Tensor, keypoints_px: torch.Tensor, rig: RigTensors, *,
+                       sigma_px: float, data_weight_px: float = 1000.0) -> ReprojectionTerms:
+    """:class:`ReprojectionTerms` of equation (2) above for (B, J, 3) world points and (B, V, J, 3) keypoints."""
     with torch.no_grad():
         cam = world_to_cameras(points_world_m, rig)
-        depth = cam[..., 2].clamp_min(MIN_DEPTH_M)
+        depth_raw = cam[..., 2]
+        depth = depth_raw.clamp_min(MIN_DEPTH_M)
+        normalized = cam[..., :2] / depth[..., None]
         focal = torch.stack([rig.K[:, 0, 0], rig.K[:, 1, 1]], dim=-1)[None, :, None]  # (1, V, 1, 2)
+        projected = plumb_bob(normalized, rig.distortion) * focal + rig.K[:, :2, 2][None, :, None]
         zeros = torch.zeros_like(depth)
-        rows = torch.stack([torch.stack([1 / depth, zeros, -cam[..., 0] / depth**2], dim=-1),
-                            torch.stack([zeros, 1 / depth, -cam[..., 1] / depth**2], dim=-1)], dim=-2)
-        jacobian = (focal[..., None] * rows) @ row_rotations(rig)  # (B, V, J, 2, 3)
-        projected, depth_raw = project_to_views(points_world_m, rig)
-        residual_sq = (projected - keypoints_px[..., :2]) ** 2  # (B, V, J, 2)
-        irls = 2 * sigma_px**4 / (sigma_px**2 + residual_sq) ** 2
+        inverse = 1 / depth
+        d_normalized = torch.stack([torch.stack([inverse, zeros, -normalized[..., 0] * inverse], dim=-1),
+                                    torch.stack([zeros, inverse, -normalized[..., 1] * inverse], dim=-1)], dim=-2)
+        d_pixels = focal[..., None] * (plumb_bob_jacobian(normalized, rig.distortion) @ d_normalized)
+        jacobian = d_pixels @ row_rotations(rig)  # (B, V, J, 2, 3)
+        residual = projected - keypoints_px[..., :2]  # (B, V, J, 2)
+        irls = 2 * sigma_px**4 / (sigma_px**2 + residual**2) ** 2
         conf = keypoints_px[..., 2] * (depth_raw > MIN_DEPTH_M)
         weight = (data_weight_px / rig.image_size_px.max(dim=-1).values) ** 2
-        return jacobian, weight[None, :, None, None] * conf[..., None] ** 2 * irls
+        scale = weight[None, :, None, None] * conf[..., None] ** 2 * irls
+        gradient = ((scale * residual)[..., None] * jacobian).sum(dim=(1, 3))  # (B, J, 3)
+        return ReprojectionTerms(jacobian=jacobian, scale=scale, gradient=gradient)
 
 
 def translation_hessian(points_world_m: torch.Tensor, keypoints_px: torch.Tensor, rig: RigTensors, *,
                         sigma_px: float, data_weight_px: float = 1000.0) -> torch.Tensor:
     """Gauss-Newton Hessian of equation (2) above with respect to the body translation, (B, 3, 3)
-    (:func:`gauss_newton_terms` with ∂X/∂τ = I)."""
-    jacobian, scale = gauss_newton_terms(points_world_m, keypoints_px, rig, sigma_px=sigma_px,
-                                         data_weight_px=data_weight_px)
-    return torch.einsum("bvjr,bvjrx,bvjry->bxy", scale, jacobian, jacobian)
+    (:func:`reprojection_terms` with ∂X/∂τ = I)."""
+    terms = reprojection_terms(points_world_m, keypoints_px, rig, sigma_px=sigma_px, data_weight_px=data_weight_px)
+    return torch.einsum("bvjr,bvjrx,bvjry->bxy", terms.scale, terms.jacobian, terms.jacobian)
 
 
 def second_difference_gram(window: int, frame_mask: torch.Tensor | None) -> torch.Tensor:

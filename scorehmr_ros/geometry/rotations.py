@@ -146,3 +146,14 @@ def rot6d_to_matrix(x6d: torch.Tensor) -> torch.Tensor:
     b2 = functional.normalize(a2 - (b1 * a2).sum(dim=-1, keepdim=True) * b1, dim=-1, eps=ROT6D_NORM_EPS)
     b3 = torch.linalg.cross(b1, b2, dim=-1)
     return torch.stack((b1, b2, b3), dim=-1)
+
+
+def nearest_rotation(matrices: torch.Tensor) -> torch.Tensor:
+    """(..., 3, 3) -> the nearest rotations in Frobenius norm, U diag(1, 1, det(U Vᵀ)) Vᵀ (a weighted sum of
+    rotations gives their chordal mean; a smoothed or float32 rotation its rotation again)."""
+    _check_trailing("matrices", matrices, (3, 3))
+    U, _, Vh = torch.linalg.svd(matrices)
+    sign = torch.sign(torch.linalg.det(U @ Vh))
+    sign = torch.where(sign == 0, torch.ones_like(sign), sign)
+    ones = torch.ones_like(sign)
+    return U @ torch.diag_embed(torch.stack([ones, ones, sign], dim=-1)) @ Vh

@@ -72,3 +72,15 @@ def is_rotation(R: np.ndarray, *, atol: float = 1e-6) -> bool:
     R = np.asarray(R, dtype=np.float64)
     identity_error = np.abs(R @ np.swapaxes(R, -1, -2) - np.eye(3)).max(initial=0.0)
     return bool(identity_error < atol and np.all(np.abs(np.linalg.det(R) - 1.0) < atol))
+
+
+def nearest_rotation(matrices: np.ndarray) -> np.ndarray:
+    """(..., 3, 3) nearly orthonormal matrices (e.g. float32 fits) -> the nearest rotations in Frobenius norm, float64
+    (the numpy twin of ``rotations.nearest_rotation``)."""
+    u, _, vt = np.linalg.svd(np.asarray(matrices, dtype=np.float64))
+    rotations = u @ vt
+    flip = np.linalg.det(rotations) < 0
+    if np.any(flip):
+        u[flip, :, -1] *= -1
+        rotations = u @ vt
+    return rotations

@@ -43,8 +43,9 @@ from scorehmr_ros.fitting.calibrated_fitting import (
 )
 from scorehmr_ros.fitting.fit_init import combine_view_estimates, initial_bodies, triangulate_bodies, view_weights
 from scorehmr_ros.fitting.fitting import StageTimes
-from scorehmr_ros.fitting.fixed_lag import fixed_lag_smooth, project_to_so3
+from scorehmr_ros.fitting.fixed_lag import fixed_lag_smooth
 from scorehmr_ros.fitting.multiview_guidance import RigTensors
+from scorehmr_ros.geometry.rotations import nearest_rotation
 
 #: Per-frame schedule of the streaming fitter, chosen by measurement (docs/fitting.md): S = 10, k = 10 (2 denoiser
 #: calls; S = 20 was 0.2 mm better on the 4-camera scenes and 1.6 mm on a stereo pair, at 1.4x the time), one
@@ -375,7 +376,7 @@ class StreamingFitter:
                                          f.transl_m if f.emitted else f.fit_transl_m]) for f in frames])
         smoothed = fixed_lag_smooth(values, anchor_weight=anchor, fixed=fixed, smoothness=self.config.smoothness,
                                     times_s=frame_times_s([f.time_s for f in frames]))
-        rotations = project_to_so3(smoothed[:, :-3].reshape(-1, 24, 3, 3))
+        rotations = nearest_rotation(smoothed[:, :-3].reshape(-1, 24, 3, 3))
         for number, frame in enumerate(frames):
             if not frame.emitted:
                 frame.rotations, frame.transl_m = rotations[number], smoothed[number, -3:]
