@@ -35,7 +35,13 @@ from dataclasses import dataclass
 import torch
 
 from scorehmr_ros.body.joint_counts import NUM_SMPL_JOINTS
-from scorehmr_ros.body.keypoint_body import KeypointBody, KinematicTree, chain_joints, chain_world_rotations
+from scorehmr_ros.body.keypoint_body import (
+    KeypointBody,
+    KinematicTree,
+    chain_joints,
+    chain_world_rotations,
+    shape_offsets,
+)
 from scorehmr_ros.geometry.rotations import matrix_to_axis_angle
 
 #: Marquardt damping: start, floor, and the factors applied after an accepted / refused step.
@@ -180,14 +186,13 @@ def pose_chain(tables: _Tables, rotations: torch.Tensor, betas: torch.Tensor, tr
 
     rotations (B, 24, 3, 3), betas (B, S), transl_m (B, 3), float64.
     """
-    num_betas = betas.shape[1]
-    rest = tables.joint_template + torch.einsum("jds,bs->bjd", tables.joint_shapedirs[..., :num_betas], betas)
+    rest = tables.joint_template + shape_offsets(tables.joint_shapedirs, betas)
     eye = torch.eye(3, dtype=rotations.dtype, device=rotations.device)
     world = chain_world_rotations(rotations, tables.tree)
     joints = chain_joints(world, rest, tables.tree)  # p_j: its bones, rotated, summed
     pose_feature = (rotations[:, 1:] - eye).flatten(2)
     vertices = (tables.vertex_template
-                + torch.einsum("kds,bs->bkd", tables.vertex_shapedirs[..., :num_betas], betas)
+                + shape_offsets(tables.vertex_shapedirs, betas)
                 + torch.einsum("bjf,jfkd->bkd", pose_feature, tables.vertex_posedirs))  # (B, K, 3)
     carried = (torch.einsum("bjxy,bkjy->bkjx", world, vertices[:, :, None] - rest[:, None])
                + joints[:, None])  # (B, K, 24, 3)

@@ -88,6 +88,13 @@ def chain_world_rotations(rotations: torch.Tensor, tree: KinematicTree) -> torch
     return world[:, :NUM_SMPL_JOINTS]
 
 
+def shape_offsets(shapedirs: torch.Tensor, betas: torch.Tensor) -> torch.Tensor:
+    """Σ_s β_s S_s: (N, 3, S_max) shape directions and (B, S) betas (S <= S_max) -> (B, N, 3)."""
+    num_betas = betas.shape[1]
+    directions = shapedirs[..., :num_betas].reshape(-1, num_betas)  # (N 3, S)
+    return (betas @ directions.T).reshape(betas.shape[0], -1, 3)
+
+
 def chain_joints(world_rotations: torch.Tensor, rest_joints: torch.Tensor, tree: KinematicTree) -> torch.Tensor:
     """p of equation (3) above: world rotations (B, 24, 3, 3) and rest joints (B, 24, 3) -> posed joints (B, 24, 3),
     the root at its rest position."""
@@ -96,7 +103,7 @@ def chain_joints(world_rotations: torch.Tensor, rest_joints: torch.Tensor, tree:
     parent_world = torch.cat([eye.expand(world_rotations.shape[0], 1, 3, 3),
                               world_rotations[:, tree.parents[1:]]], dim=1)
     rotated_bones = (parent_world @ bones[..., None])[..., 0]  # (B, 24, 3)
-    return torch.einsum("ij,bix->bjx", tree.below.to(rotated_bones.dtype), rotated_bones)
+    return tree.below.to(rotated_bones.dtype).T @ rotated_bones  # p_j = Σ_{i at or above j} rotated bone i
 
 
 @dataclass(frozen=True)
@@ -153,7 +160,7 @@ class KeypointBody(torch.nn.Module):
 
     def rest_joints(self, betas: torch.Tensor) -> torch.Tensor:
         """Equation (1) above: (B, S) betas -> (B, 24, 3) rest-pose joints, metres."""
-        return self.joint_template + torch.einsum("jds,bs->bjd", self.joint_shapedirs[..., : betas.shape[1]], betas)
+        return self.joint_template + shape_offsets(self.joint_shapedirs, betas)
 
     def forward(self, *, rotations: torch.Tensor, betas: torch.Tensor,
                 transl_m: torch.Tensor | None = None) -> KeypointJoints:
@@ -172,18 +179,17 @@ class KeypointBody(torch.nn.Module):
                                          f"got {tuple(betas.shape)}")
         if transl_m is not None and tuple(transl_m.shape) != (batch, 3):
             raise KeypointBodyInputError(f"transl_m: expected shape ({batch}, 3), got {tuple(transl_m.shape)}")
-        num_betas = betas.shape[1]
         joints_rest = self.rest_joints(betas)  # (B, 24, 3)
         eye = torch.eye(3, dtype=rotations.dtype, device=rotations.device)
         pose_feature = (rotations[:, 1:] - eye).reshape(batch, -1)  # (B, 207)
-        vertices = (self.vertex_template + torch.einsum("kds,bs->bkd", self.vertex_shapedirs[..., :num_betas], betas)
+        vertices = (self.vertex_template + shape_offsets(self.vertex_shapedirs, betas)
                     + (pose_feature @ self.vertex_posedirs).reshape(batch, -1, 3))  # (B, K, 3), eq. (2)
         tree = self.tree
         world = chain_world_rotations(rotations, tree)  # eq. (3)
         posed_joints = chain_joints(world, joints_rest, tree)
         offsets = posed_joints - (world @ joints_rest[..., None])[..., 0]  # (B, 24, 3): p_j - G_j J_j
-        blended_rotation = torch.einsum("kj,bjxy->bkxy", self.vertex_weights, world)  # (B, K, 3, 3), eq. (4)
-        blended_offset = torch.einsum("kj,bjx->bkx", self.vertex_weights, offsets)
+        blended_rotation = (self.vertex_weights @ world.reshape(batch, NUM_SMPL_JOINTS, 9)).reshape(batch, -1, 3, 3)
+        blended_offset = self.vertex_weights @ offsets  # (B, K, 3, 3) and (B, K, 3), eq. (4)
         vertices = (blended_rotation @ vertices[..., None])[..., 0] + blended_offset
         joints = torch.cat([posed_joints, vertices], dim=1)[:, self.openpose_map]  # (B, 25, 3)
         if transl_m is not None:

@@ -29,6 +29,7 @@ from scorehmr_ros.body.ik_lm import body_tables, chain_jacobian, exp_so3, pose_c
 from scorehmr_ros.body.keypoint_body import KeypointBody
 from scorehmr_ros.fitting.multiview_guidance import (
     RigTensors,
+    gauss_newton_hessian,
     reprojection_terms,
 )
 from scorehmr_ros.geometry.rotations import axis_angle_to_matrix, matrix_to_rot6d, rot6d_to_matrix
@@ -59,9 +60,11 @@ def damped_gauss_newton_step(points_m: torch.Tensor, point_jacobian: torch.Tenso
     with torch.no_grad():
         terms = reprojection_terms(points_m.detach(), keypoints_px, rig, sigma_px=sigma_px,
                                    data_weight_px=data_weight_px)
-        gradient = torch.einsum("bjxk,bjx->bk", point_jacobian, terms.gradient.to(dtype))
+        batch, num_params = point_jacobian.shape[0], point_jacobian.shape[-1]
+        gradient = (terms.gradient.to(dtype).reshape(batch, 1, -1)
+                    @ point_jacobian.reshape(batch, -1, num_params))[:, 0]  # (B, K)
         full = terms.jacobian.to(dtype) @ point_jacobian[:, None]  # (B, V, J, 2, K)
-        hessian = torch.einsum("bvjr,bvjrx,bvjry->bxy", terms.scale.to(dtype), full, full)
+        hessian = gauss_newton_hessian(terms.scale.to(dtype), full)
         level = torch.diagonal(hessian, dim1=1, dim2=2).mean(dim=1).clamp_min(1e-9)
         hessian = hessian + (damping * level)[:, None, None] * torch.eye(hessian.shape[-1], dtype=dtype)
         return -torch.linalg.solve(hessian, gradient[..., None])[..., 0]
@@ -91,7 +94,7 @@ def rigid_polish(body: KeypointBody, *, rotations: torch.Tensor, betas: torch.Te
         step = rigid_gauss_newton_step(points, root, keypoints_px, rig, sigma_px=sigma_px,
                                        data_weight_px=data_weight_px, damping=damping)
         turn = axis_angle_to_matrix(step[:, :3])
-        points = torch.einsum("bxy,bjy->bjx", turn, points - root[:, None]) + root[:, None] + step[:, None, 3:]
+        points = (points - root[:, None]) @ turn.transpose(-1, -2) + root[:, None] + step[:, None, 3:]
         root = root + step[:, 3:]
         orient = turn @ orient
         transl = transl + step[:, 3:]

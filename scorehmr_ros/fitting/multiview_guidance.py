@@ -148,8 +148,8 @@ def world_to_cameras(points_world_m: torch.Tensor, rig: RigTensors) -> torch.Ten
     """x_c of equation (1) above: (B, J, 3) world points -> (B, V, J, 3) in every camera (each row's own cameras when
     the rig's extrinsics are per row)."""
     if rig.per_row:
-        return torch.einsum("bvxy,bjy->bvjx", rig.R_cam_world, points_world_m) + rig.t_cam_world_m[:, :, None]
-    return torch.einsum("vxy,bjy->bvjx", rig.R_cam_world, points_world_m) + rig.t_cam_world_m[None, :, None]
+        return points_world_m[:, None] @ rig.R_cam_world.transpose(-1, -2) + rig.t_cam_world_m[:, :, None]
+    return points_world_m[:, None] @ rig.R_cam_world.transpose(-1, -2)[None] + rig.t_cam_world_m[None, :, None]
 
 
 def row_rotations(rig: RigTensors) -> torch.Tensor:
@@ -207,7 +207,7 @@ def rotate_global_orient_6d(pose_6d: torch.Tensor, rotation: torch.Tensor) -> to
     """M x of equation (4) above: (B, D) 6D poses with the first two 3-vectors (global orientation columns)
     premultiplied by (B, 3, 3) ``rotation``; the body joints are unchanged."""
     columns = pose_6d[:, :6].reshape(-1, 2, 3)  # (B, 2, 3): column 0, column 1 of G
-    rotated = torch.einsum("bxy,bcy->bcx", rotation, columns).reshape(-1, 6)
+    rotated = (columns @ rotation.transpose(-1, -2)).reshape(-1, 6)
     return torch.cat([rotated, pose_6d[:, 6:]], dim=1)
 
 
@@ -298,7 +298,13 @@ def translation_hessian(points_world_m: torch.Tensor, keypoints_px: torch.Tensor
     """Gauss-Newton Hessian of equation (2) above with respect to the body translation, (B, 3, 3)
     (:func:`reprojection_terms` with ∂X/∂τ = I)."""
     terms = reprojection_terms(points_world_m, keypoints_px, rig, sigma_px=sigma_px, data_weight_px=data_weight_px)
-    return torch.einsum("bvjr,bvjrx,bvjry->bxy", terms.scale, terms.jacobian, terms.jacobian)
+    return gauss_newton_hessian(terms.scale, terms.jacobian)
+
+
+def gauss_newton_hessian(scale: torch.Tensor, jacobian: torch.Tensor) -> torch.Tensor:
+    """H = Σ_{v,j,r} s J_rᵀ J_r: (B, V, J, 2) weights and (B, V, J, 2, K) Jacobians -> (B, K, K)."""
+    rows = jacobian.reshape(jacobian.shape[0], -1, jacobian.shape[-1])  # (B, V J 2, K)
+    return (rows * scale.reshape(scale.shape[0], -1, 1)).transpose(1, 2) @ rows
 
 
 def second_difference_gram(window: int, frame_mask: torch.Tensor | None) -> torch.Tensor:

@@ -248,7 +248,7 @@ class StreamingFitter:
             row = row_of.get(track_id)
             observed = row is not None and bool(seen[row])
             if len(track.frames) == track.frames.maxlen and not track.frames[0].emitted:
-                outputs.append(self._emit(track_id, track, track.frames[0]))
+                outputs += self._emit([(track_id, track, track.frames[0])])
             last = track.frames[-1]
             previous = track.frames[-2] if len(track.frames) > 1 else last
             rotations, transl = extrapolate(previous, last, rotation_velocity=self.config.rotation_velocity,
@@ -269,12 +269,13 @@ class StreamingFitter:
             self._fit_newest(fit_ids, keypoints[fit_rows], None if pose is None else pose[fit_rows],
                              None if betas is None else betas[fit_rows], valid[fit_rows],
                              None if features is None else features[fit_rows])
-        for track_id, track in self.tracks.items():  # steps 3 and 4
-            self._smooth(track)
+        self._smooth(list(self.tracks.values()))  # step 3
+        due = []  # step 4
+        for track_id, track in self.tracks.items():
             position = len(track.frames) - 1 - self.config.lag
             if position >= 0 and not track.frames[position].emitted:
-                outputs.append(self._emit(track_id, track, track.frames[position]))
-        return outputs
+                due.append((track_id, track, track.frames[position]))
+        return outputs + self._emit(due)
 
     def _checked_cond(self, num: int, cond: np.ndarray | None,
                       view_valid: np.ndarray | None) -> tuple[torch.Tensor | None, torch.Tensor]:
@@ -365,37 +366,51 @@ class StreamingFitter:
                 track.betas_count += 1
                 track.betas = track.betas_sum / track.betas_count
 
-    def _smooth(self, track: _Track) -> None:
-        """Step 3: the fixed-lag smoother over the track's window (emitted frames held)."""
-        frames = list(track.frames)
-        if len(frames) < 3 or self.config.smoothness <= 0:
+    def _smooth(self, tracks: list[_Track]) -> None:
+        """Step 3: the fixed-lag smoother over each track's window (emitted frames held); the frames not yet
+        emitted of all tracks are brought back to rotations in one batch."""
+        pending: list[tuple[_Frame, torch.Tensor]] = []  # (frame, its smoothed 9 x 24 + 3 row)
+        for track in tracks:
+            frames = list(track.frames)
+            if len(frames) < 3 or self.config.smoothness <= 0:
+                continue
+            fixed = torch.tensor([f.emitted for f in frames])
+            anchor = torch.tensor([1.0 if f.observed else self.config.prediction_weight for f in frames])
+            values = torch.stack([torch.cat([(f.rotations if f.emitted else f.fit_rotations).reshape(-1),
+                                             f.transl_m if f.emitted else f.fit_transl_m]) for f in frames])
+            smoothed = fixed_lag_smooth(values, anchor_weight=anchor, fixed=fixed, smoothness=self.config.smoothness,
+                                        times_s=frame_times_s([f.time_s for f in frames]))
+            pending += [(frame, smoothed[number]) for number, frame in enumerate(frames) if not frame.emitted]
+        if not pending:
             return
-        fixed = torch.tensor([f.emitted for f in frames])
-        anchor = torch.tensor([1.0 if f.observed else self.config.prediction_weight for f in frames])
-        values = torch.stack([torch.cat([(f.rotations if f.emitted else f.fit_rotations).reshape(-1),
-                                         f.transl_m if f.emitted else f.fit_transl_m]) for f in frames])
-        smoothed = fixed_lag_smooth(values, anchor_weight=anchor, fixed=fixed, smoothness=self.config.smoothness,
-                                    times_s=frame_times_s([f.time_s for f in frames]))
-        rotations = nearest_rotation(smoothed[:, :-3].reshape(-1, 24, 3, 3))
-        for number, frame in enumerate(frames):
-            if not frame.emitted:
-                frame.rotations, frame.transl_m = rotations[number], smoothed[number, -3:]
+        rows = torch.stack([row for _, row in pending])
+        rotations = nearest_rotation(rows[:, :-3].reshape(-1, 24, 3, 3))
+        for number, (frame, row) in enumerate(pending):
+            frame.rotations, frame.transl_m = rotations[number], row[-3:]
 
-    def _emit(self, track_id: int, track: _Track, frame: _Frame) -> StreamOutput:
-        frame.emitted = True
+    def _emit(self, due: list[tuple[int, _Track, _Frame]]) -> list[StreamOutput]:
+        """Mark (track id, track, frame) emitted and return their outputs (the joints in one body call)."""
+        if not due:
+            return []
         with torch.no_grad():
-            joints = self.body(rotations=frame.rotations[None], betas=track.betas[None],
-                               transl_m=frame.transl_m[None]).smpl_joints_m[0]
-        return StreamOutput(track_id=track_id, frame_index=frame.index, observed=frame.observed,
-                            rotations=frame.rotations.numpy().copy(), betas=track.betas.numpy().copy(),
-                            transl_m=frame.transl_m.numpy().copy(), smpl_joints_m=joints.numpy().copy())
+            joints = self.body(rotations=torch.stack([frame.rotations for _, _, frame in due]),
+                               betas=torch.stack([track.betas for _, track, _ in due]),
+                               transl_m=torch.stack([frame.transl_m for _, _, frame in due])).smpl_joints_m
+        outputs = []
+        for number, (track_id, track, frame) in enumerate(due):
+            frame.emitted = True
+            outputs.append(StreamOutput(track_id=track_id, frame_index=frame.index, observed=frame.observed,
+                                        rotations=frame.rotations.numpy().copy(), betas=track.betas.numpy().copy(),
+                                        transl_m=frame.transl_m.numpy().copy(),
+                                        smpl_joints_m=joints[number].numpy().copy()))
+        return outputs
 
     def end_track(self, track_id: int) -> list[StreamOutput]:
         """End a track now; returns its frames not yet emitted (oldest first)."""
         track = self.tracks.pop(track_id, None)
         if track is None:
             return []
-        return [self._emit(track_id, track, frame) for frame in track.frames if not frame.emitted]
+        return self._emit([(track_id, track, frame) for frame in track.frames if not frame.emitted])
 
     def flush(self) -> list[StreamOutput]:
         """End every track (end of the stream); returns all frames not yet emitted."""
