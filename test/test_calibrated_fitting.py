@@ -270,6 +270,15 @@ def test_pose_gauss_newton_polish_pulls_the_body_joints_onto_exact_keypoints():
     still, kept = pose_gauss_newton_polish(body, rotations=bent, transl_m=transl, iterations=1,
                                            **{**kwargs, "keypoints_px": keypoints * 0})
     assert torch.allclose(still, bent, atol=1e-6) and torch.allclose(kept, transl)
+    # the whole body at once: a turned global orientation as well as bent joints
+    turned = bent.clone()
+    turned[:, 0] = axis_angle_to_matrix(torch.tensor([0.08, -0.05, 0.1])) @ rotations[:, 0]
+    before = joint_error_m(turned, transl + 0.02)
+    whole, placed = pose_gauss_newton_polish(body, rotations=turned, transl_m=transl + 0.02, iterations=8, orient=True,
+                                             **kwargs)
+    assert joint_error_m(whole, placed) < 0.1 * before
+    orient_error = float((turned[:, 0] - rotations[:, 0]).abs().max())
+    assert float((whole[:, 0] - rotations[:, 0]).abs().max()) < 0.6 * orient_error  # it moved the orientation too
 
 
 @functools.lru_cache(maxsize=1)

@@ -90,6 +90,8 @@ class CalibratedFitConfig:
     polish_pose_gn_iters: int = setting(1, "Gauss-Newton iterations of the pose polish", minimum=0, maximum=100)
     polish_pose_gn_damping: float = setting(1.0, "Levenberg damping of the pose polish, relative to the mean "
                                                  "diagonal of its Hessian", minimum=0.0, maximum=1e6)
+    polish_pose_gn_orient: bool = setting(False, "the Gauss-Newton pose polish also moves the global orientation "
+                                                 "(with polish_rigid_iters 0: one step for the whole body)")
 
     def validate(self) -> CalibratedFitConfig:
         """Raise ValueError naming a field outside its range; return self."""
@@ -345,7 +347,8 @@ def polish(body: KeypointBody, params: BodyParams, observations: CalibratedObser
         return pose_gauss_newton_polish(body, rotations=rotations, betas=params.betas, transl_m=transl,
                                         keypoints_px=observations.keypoints_px, rig=observations.rig,
                                         iterations=config.polish_pose_gn_iters, sigma_px=config.gm_sigma_px,
-                                        data_weight_px=config.data_weight_px, damping=config.polish_pose_gn_damping)
+                                        data_weight_px=config.data_weight_px, damping=config.polish_pose_gn_damping,
+                                        orient=config.polish_pose_gn_orient)
     return pose_polish(body, rotations=rotations, betas=params.betas, transl_m=transl,
                        loss_fn=lambda joints: calibrated_loss(joints, observations, config)[0],
                        steps=config.polish_pose_steps, pose_lr=config.polish_pose_lr,

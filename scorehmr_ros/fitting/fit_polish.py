@@ -127,9 +127,10 @@ def pose_polish(body: KeypointBody, *, rotations: torch.Tensor, betas: torch.Ten
 
 def pose_gauss_newton_polish(body: KeypointBody, *, rotations: torch.Tensor, betas: torch.Tensor,
                              transl_m: torch.Tensor, keypoints_px: torch.Tensor, rig: RigTensors, iterations: int,
-                             sigma_px: float, data_weight_px: float,
-                             damping: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Step (4) above, ``iterations`` times on the body joints and translation; global orientation kept.
+                             sigma_px: float, data_weight_px: float, damping: float,
+                             orient: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Step (4) above, ``iterations`` times on the body joints and translation; the global orientation too with
+    ``orient`` (else kept: the rigid polish's).
 
     Returns (rotations (B, 24, 3, 3), transl_m (B, 3)) in the inputs' dtype.
     """
@@ -141,11 +142,12 @@ def pose_gauss_newton_polish(body: KeypointBody, *, rotations: torch.Tensor, bet
     for _ in range(iterations):
         chain = pose_chain(tables, rotations, betas, transl)
         dX = chain_jacobian(tables, chain, 0)  # (B, 25, 3, 75): δ_0..δ_23, τ
-        dX = dX[..., 3:]  # (B, 25, 3, 72): δ_1..δ_23, τ (the global orientation is the rigid polish's)
+        first = 0 if orient else 1  # without orient, δ_0 (the global orientation) is the rigid polish's
+        dX = dX[..., 3 * first:]
         step = damped_gauss_newton_step(chain.openpose_m.to(dtype), dX, keypoints_px, rig, sigma_px=sigma_px,
-                                        data_weight_px=data_weight_px, damping=damping)  # (B, 72), float64
+                                        data_weight_px=data_weight_px, damping=damping)  # (B, 75 or 72), float64
         with torch.no_grad():
-            turned = exp_so3(step[:, :69].reshape(-1, 23, 3))  # (B, 23, 3, 3)
-            rotations = torch.cat([rotations[:, :1], rotations[:, 1:] @ turned], dim=1)
-            transl = transl + step[:, 69:]
+            turned = exp_so3(step[:, :-3].reshape(-1, 24 - first, 3))  # (B, 24 or 23, 3, 3)
+            rotations = torch.cat([rotations[:, :first], rotations[:, first:] @ turned], dim=1)
+            transl = transl + step[:, -3:]
     return rotations.to(dtype), transl.to(dtype)
