@@ -355,3 +355,18 @@ def test_frame_times_fill_bad_steps_and_extrapolation_follows_the_time_steps():
     assert torch.allclose(after_double_gap, torch.tensor([0.3, 0.0, 1.0]))
     _, untimed = extrapolate(previous, last)
     assert torch.allclose(untimed, torch.tensor([0.2, 0.0, 1.0]))
+
+
+def test_the_small_adam_takes_torchs_adam_steps():
+    from scorehmr_ros.fitting.calibrated_fitting import _Adam
+
+    generator = torch.Generator().manual_seed(0)
+    target = torch.randn(4, 10, generator=generator)
+    ours = torch.zeros(4, 10)
+    reference = torch.zeros(4, 10, requires_grad=True)
+    adam, optimizer = _Adam(ours, lr=0.02), torch.optim.Adam([reference], lr=0.02)
+    for _ in range(25):
+        adam.step(2 * (ours - target))
+        reference.grad = 2 * (reference.detach() - target)
+        optimizer.step()
+    torch.testing.assert_close(ours, reference.detach(), rtol=1e-5, atol=1e-6)

@@ -132,6 +132,11 @@ def test_nearest_rotation_in_torch_and_numpy():
     reflected = truth.clone()
     reflected[:, :, 2] *= -1  # det -1: the nearest rotation, not the reflection
     assert bool((torch.linalg.det(nearest_rotation(reflected)) > 0).all())
+    # far from any rotation (Newton does not converge in its iterations, or det <= 0): the SVD answer
+    from scorehmr_ros.geometry.rotations import _nearest_rotation_svd
+
+    arbitrary = torch.randn(200, 3, 3, generator=generator, dtype=torch.float64)
+    torch.testing.assert_close(nearest_rotation(arbitrary), _nearest_rotation_svd(arbitrary))
     # a weighted sum of rotations: the chordal mean (two rotations about z by ±0.2 rad average to the identity)
     pair = axis_angle_to_matrix(torch.tensor([[0.0, 0.0, 0.2], [0.0, 0.0, -0.2]], dtype=torch.float64))
     torch.testing.assert_close(nearest_rotation(pair.sum(dim=0)), eye)

@@ -185,7 +185,7 @@ class _ShapeAndPlacement:
             betas = torch.zeros(int(betas_group.max()) + 1, 10).index_add_(0, betas_group, params.betas) / count
         self.betas = betas.detach().clone().float().requires_grad_(config.optimize_betas)
         self.transl_m = params.transl_m.detach().clone().float().requires_grad_(True)
-        self.optimizer = torch.optim.Adam([self.betas], lr=config.betas_lr) if config.optimize_betas else None
+        self.optimizer = _Adam(self.betas, lr=config.betas_lr) if config.optimize_betas else None
         self.trainable = [self.transl_m] + ([self.betas] if config.optimize_betas else [])
         self.config = config
 
@@ -214,11 +214,31 @@ class _ShapeAndPlacement:
         with torch.no_grad():
             self.transl_m -= step
         if self.optimizer is not None:
-            self.betas.grad = gradients[1] if self.betas_free is None else gradients[1] * self.betas_free
-            self.optimizer.step()
+            self.optimizer.step(gradients[1] if self.betas_free is None else gradients[1] * self.betas_free)
 
     def body_betas(self) -> torch.Tensor:
         return self.betas if self.group is None else self.betas[self.group]
+
+
+class _Adam:
+    """Adam (β = 0.9, 0.999, ε = 1e-8, bias-corrected, as torch.optim.Adam's defaults) on one tensor, in a few torch
+    calls: torch's optimizer costs ~0.2 ms of bookkeeping per step, a fifth of a streaming update's translation
+    step."""
+
+    def __init__(self, param: torch.Tensor, *, lr: float, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8) -> None:
+        self.param, self.lr, self.betas, self.eps, self.count = param, lr, betas, eps, 0
+        self.mean = torch.zeros_like(param)
+        self.mean_sq = torch.zeros_like(param)
+
+    @torch.no_grad()
+    def step(self, gradient: torch.Tensor) -> None:
+        beta1, beta2 = self.betas
+        self.count += 1
+        self.mean.mul_(beta1).add_(gradient, alpha=1 - beta1)
+        self.mean_sq.mul_(beta2).addcmul_(gradient, gradient, value=1 - beta2)
+        denominator = (self.mean_sq / (1 - beta2**self.count)).sqrt_().add_(self.eps)
+        self.param.addcdiv_(self.mean, denominator, value=-self.lr / (1 - beta1**self.count))
 
 
 class _RMSPreconditioner:
@@ -372,8 +392,7 @@ def fit_without_prior(*, body: KeypointBody, observations: CalibratedObservation
             pose.grad, state.transl_m.grad = grads[0], grads[1]
             optimizer.step()
             if state.optimizer is not None:
-                state.betas.grad = grads[2]
-                state.optimizer.step()
+                state.optimizer.step(grads[2])
     rotations = rot6d_to_matrix(pose.detach().reshape(-1, NUM_SMPL_JOINTS, 6))
     return BodyParams(rotations=rotations, betas=state.body_betas().detach().clone(),
                       transl_m=state.transl_m.detach().clone())
