@@ -191,12 +191,13 @@ def pose_chain(tables: _Tables, rotations: torch.Tensor, betas: torch.Tensor, tr
     world = chain_world_rotations(rotations, tables.tree)
     joints = chain_joints(world, rest, tables.tree)  # p_j: its bones, rotated, summed
     pose_feature = (rotations[:, 1:] - eye).flatten(2)
+    batch = rotations.shape[0]
     vertices = (tables.vertex_template
                 + shape_offsets(tables.vertex_shapedirs, betas)
-                + torch.einsum("bjf,jfkd->bkd", pose_feature, tables.vertex_posedirs))  # (B, K, 3)
-    carried = (torch.einsum("bjxy,bkjy->bkjx", world, vertices[:, :, None] - rest[:, None])
-               + joints[:, None])  # (B, K, 24, 3)
-    skinned = torch.einsum("kj,bkjx->bkx", tables.vertex_weights, carried)
+                + (pose_feature.flatten(1) @ tables.vertex_posedirs.flatten(0, 1).flatten(1)).reshape(batch, -1, 3))
+    # (B, K, 24, 3): each vertex carried rigidly by each joint
+    carried = ((world[:, None] @ (vertices[:, :, None] - rest[:, None])[..., None])[..., 0] + joints[:, None])
+    skinned = (tables.vertex_weights[:, None] @ carried)[:, :, 0]  # (B, K, 3)
     openpose = torch.cat([joints, skinned], dim=1)[:, tables.openpose_map] + transl_m[:, None]
     return PosedChain(rotations=rotations, world_rotations=world, joints_m=joints, carried_m=carried,
                       openpose_m=openpose)
@@ -222,13 +223,15 @@ def chain_jacobian(tables: _Tables, chain: PosedChain, num_betas: int,
     # (1), (2): joint i moves every point it carries about p_i, by the lever Σ carried - (carried weight) p_i
     joint_rows = tables.openpose_joints
     joint_lever = tables.below.T[joint_rows][None, :, :, None] * (p[:, joint_rows, None] - p[:, None])
-    vertex_lever = (torch.einsum("kij,bkjx->bkix", tables.weights_below, y)
+    vertex_lever = (tables.weights_below @ y
                     - tables.weight_below[None, :, :, None] * p[:, None])  # (B, K, 24, 3)
     lever = torch.cat([joint_lever, vertex_lever], dim=1)  # (B, J' + K, 24, 3)
     d_rot = -skew(lever) @ frames[:, None]  # (B, J' + K, 24, 3, 3)
-    blend = torch.einsum("kj,bjxy->bkxy", w, G)  # (B, K, 3, 3) B_k
+    blend = (w @ G.flatten(2)).reshape(batch, -1, 3, 3)  # (B, K, 3, 3) B_k
     d_vec = (R[:, 1:, None] @ blend_generators).flatten(3)  # (B, 23, a, 9)
-    d_rest = torch.einsum("biaf,ifkd->bkida", d_vec, tables.vertex_posedirs)  # (B, K, 23, 3, a)
+    num_vertices = tables.vertex_posedirs.shape[2]
+    d_rest = (d_vec.transpose(0, 1).flatten(1, 2) @ tables.vertex_posedirs.flatten(2))  # (23, B a, K d)
+    d_rest = d_rest.reshape(-1, batch, 3, num_vertices, 3).permute(1, 3, 0, 4, 2)  # (B, K, 23, 3, a)
     d_rot[:, joint_rows.shape[0]:, 1:] += blend[:, :, None] @ d_rest
     d_rot = d_rot[:, tables.point_rows]  # (B, 25, 24, 3, 3)
     columns = [d_rot.permute(0, 1, 3, 2, 4).reshape(batch, 25, 3, _ROT), eye.expand(batch, 25, 3, 3)]

@@ -22,7 +22,7 @@ Shape letters: B bodies (people x frames), V views, J joints (see ``scorehmr_ros
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -57,6 +57,8 @@ class RigTensors:
     R_cam_world: torch.Tensor
     t_cam_world_m: torch.Tensor
     image_size_px: torch.Tensor
+    #: row -> :meth:`cameras` (the tensors are never modified in place, so the Camera objects stay valid)
+    _cameras: dict = field(default_factory=dict, init=False, compare=False, repr=False)
 
     @property
     def num_views(self) -> int:
@@ -119,6 +121,11 @@ class RigTensors:
         body row (required with per-row extrinsics)."""
         if self.per_row == (row is None):
             raise RigInputError("cameras: give the body row exactly when the extrinsics are per row")
+        if row not in self._cameras:
+            self._cameras[row] = self._make_cameras(row)
+        return self._cameras[row]
+
+    def _make_cameras(self, row: int | None) -> tuple[Camera, ...]:
         R_cam_world = self.R_cam_world if row is None else self.R_cam_world[row]
         t_cam_world_m = self.t_cam_world_m if row is None else self.t_cam_world_m[row]
         out = []
