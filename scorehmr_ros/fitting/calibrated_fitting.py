@@ -199,15 +199,18 @@ class _ShapeAndPlacement:
             data_weight_px=config.data_weight_px)  # (B, 3, 3)
         window = observations.window
         num = hessian.shape[0] // window
-        full = torch.zeros(num, window, 3, window, 3)
-        blocks = hessian.reshape(num, window, 3, 3)
-        index = torch.arange(window)
-        full[:, index, :, index, :] = blocks.transpose(0, 1)
-        if window >= 3 and config.w_accel > 0:
-            mask = None if observations.frame_mask is None else observations.frame_mask.reshape(num, window)
-            gram = 2 * 24 * config.w_accel * second_difference_gram(window, mask)  # (P, W, W), 24 joints move
-            full = full + gram[:, :, None, :, None] * torch.eye(3)[None, None, :, None, :]
-        full = full.reshape(num, 3 * window, 3 * window)
+        if window == 1:  # per-frame fits (the streaming fitter): the blocks are the whole system
+            full = hessian
+        else:
+            full = torch.zeros(num, window, 3, window, 3)
+            blocks = hessian.reshape(num, window, 3, 3)
+            index = torch.arange(window)
+            full[:, index, :, index, :] = blocks.transpose(0, 1)
+            if window >= 3 and config.w_accel > 0:
+                mask = None if observations.frame_mask is None else observations.frame_mask.reshape(num, window)
+                gram = 2 * 24 * config.w_accel * second_difference_gram(window, mask)  # (P, W, W), 24 joints move
+                full = full + gram[:, :, None, :, None] * torch.eye(3)[None, None, :, None, :]
+            full = full.reshape(num, 3 * window, 3 * window)
         trace = torch.diagonal(full, dim1=1, dim2=2).mean(dim=1).clamp_min(1e-9)
         full = full + (config.transl_damping * trace)[:, None, None] * torch.eye(3 * window)
         step = torch.linalg.solve(full, gradients[0].reshape(num, 3 * window, 1)).reshape(-1, 3)

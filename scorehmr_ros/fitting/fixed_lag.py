@@ -35,19 +35,20 @@ def second_difference_matrix(num_frames: int, *, times_s: torch.Tensor | None = 
     """D of equation (1) above: (max(n - 2, 0), n); rows [1, -2, 1], or equation (3) for (n,) increasing ``times_s``."""
     rows = max(num_frames - 2, 0)
     D = torch.zeros(rows, num_frames, dtype=dtype)
+    index = torch.arange(rows)
     if times_s is None:
-        for i in range(rows):
-            D[i, i], D[i, i + 1], D[i, i + 2] = 1.0, -2.0, 1.0
-        return D
-    times = torch.as_tensor(times_s, dtype=torch.float64)
-    steps = times.diff()
-    if tuple(times.shape) != (num_frames,) or not bool((steps > 0).all()):
-        raise SmoothingInputError(f"times_s: expected ({num_frames},) strictly increasing seconds, got "
-                                  f"{times.tolist()}")
-    for i in range(rows):
-        before, after = float(steps[i]), float(steps[i + 1])
+        coefficients = torch.tensor([1.0, -2.0, 1.0], dtype=dtype).expand(rows, 3)
+    else:
+        times = torch.as_tensor(times_s, dtype=torch.float64)
+        steps = times.diff()
+        if tuple(times.shape) != (num_frames,) or not bool((steps > 0).all()):
+            raise SmoothingInputError(f"times_s: expected ({num_frames},) strictly increasing seconds, got "
+                                      f"{times.tolist()}")
+        before, after = steps[:rows], steps[1:rows + 1]
         scale = 2.0 * REFERENCE_INTERVAL_S**2 / (before + after)
-        D[i, i], D[i, i + 1], D[i, i + 2] = scale / before, -scale * (1 / before + 1 / after), scale / after
+        coefficients = torch.stack([scale / before, -scale * (1 / before + 1 / after), scale / after], dim=1)
+    for offset in range(3):  # row i: frames i, i + 1, i + 2
+        D[index, index + offset] = coefficients[:, offset].to(dtype)
     return D
 
 
