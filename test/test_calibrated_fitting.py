@@ -29,7 +29,7 @@ from scorehmr_ros.fitting.multiview_guidance import (
     view_combined_noise,
 )
 from scorehmr_ros.geometry.rigs import make_rig
-from scorehmr_ros.geometry.rotations import axis_angle_to_matrix
+from scorehmr_ros.geometry.rotations import axis_angle_to_matrix, rot6d_to_matrix
 
 PRIORS = Path(__file__).resolve().parents[1] / "scorehmr_ros" / "data" / "priors"
 
@@ -370,3 +370,38 @@ def test_the_small_adam_takes_torchs_adam_steps():
         reference.grad = 2 * (reference.detach() - target)
         optimizer.step()
     torch.testing.assert_close(ours, reference.detach(), rtol=1e-5, atol=1e-6)
+
+
+def test_analytic_loss_gradients_are_autograds_for_per_frame_fits():
+    from scorehmr_ros.body.ik_lm import body_tables
+    from scorehmr_ros.fitting.calibrated_fitting import analytic_loss_gradients, calibrated_loss
+    from scorehmr_ros.fitting.multiview_guidance import translation_hessian
+
+    rig = RigTensors.from_cameras(make_rig("ring4").cameras)
+    rig = RigTensors(K=rig.K, distortion=torch.tensor([[-0.2, 0.05, 0.001, -0.002, 0.0]]).expand(4, -1),
+                     R_cam_world=rig.R_cam_world, t_cam_world_m=rig.t_cam_world_m, image_size_px=rig.image_size_px)
+    rotations, betas, transl = _random_pose(3, 8)
+    body = KeypointBody(_body_model())
+    transl = 0.3 * transl
+    with torch.no_grad():
+        pixels, _ = project_to_views(body(rotations=rotations, betas=betas, transl_m=transl).openpose_m, rig)
+    generator = torch.Generator().manual_seed(2)
+    keypoints = torch.cat([pixels + 30 * torch.randn(pixels.shape, generator=generator),
+                           torch.rand(pixels.shape[:-1] + (1,), generator=generator)], dim=-1)
+    observations = CalibratedObservations(keypoints_px=keypoints, rig=rig)
+    config = CalibratedFitConfig()
+    x0 = torch.tensor(0.3 * np.random.default_rng(3).standard_normal((3, 144)), dtype=torch.float32)
+    x0 = x0 + torch.tensor([1.0, 0.0, 0.0, 0.0, 1.0, 0.0] * 24)  # near-identity rotations, bent
+    moved = transl + 0.05
+    (grad_x0, grad_transl, grad_betas), hessian = analytic_loss_gradients(
+        body_tables(body), x0, betas, moved, observations, config)
+    x, beta, tau = (t.clone().requires_grad_(True) for t in (x0, betas, moved))
+    joints = body(rotations=rot6d_to_matrix(x.reshape(3, 24, 6)), betas=beta, transl_m=tau)
+    total, _ = calibrated_loss(joints, observations, config)
+    expected = torch.autograd.grad(total, [x, tau, beta])
+    for got, want in zip((grad_x0, grad_transl, grad_betas), expected, strict=True):
+        scale = float(want.abs().max())
+        assert float((got - want).abs().max()) <= 1e-4 * scale, (float((got - want).abs().max()), scale)
+    want_hessian = config.w_reprojection * translation_hessian(joints.openpose_m.detach(), keypoints, rig,
+                                                              sigma_px=config.gm_sigma_px)
+    torch.testing.assert_close(hessian, want_hessian, rtol=1e-4, atol=1e-6)

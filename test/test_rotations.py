@@ -140,3 +140,22 @@ def test_nearest_rotation_in_torch_and_numpy():
     # a weighted sum of rotations: the chordal mean (two rotations about z by ±0.2 rad average to the identity)
     pair = axis_angle_to_matrix(torch.tensor([[0.0, 0.0, 0.2], [0.0, 0.0, -0.2]], dtype=torch.float64))
     torch.testing.assert_close(nearest_rotation(pair.sum(dim=0)), eye)
+
+
+def test_rot6d_gradient_from_the_tangent_gradient_is_autograds():
+    from scorehmr_ros.geometry.rotations import rot6d_gradient
+
+    generator = torch.Generator().manual_seed(1)
+    x6d = torch.randn(7, 24, 6, generator=generator, dtype=torch.float64, requires_grad=True)
+    target = torch.randn(7, 24, 3, 3, generator=generator, dtype=torch.float64)
+    R = rot6d_to_matrix(x6d)
+    loss = (R * target).sum() + (R**2 * target).sum()  # any function of R
+    (expected,) = torch.autograd.grad(loss, x6d, retain_graph=True)
+    (grad_R,) = torch.autograd.grad(loss, R)
+    # ∂L/∂δ_a = <∂L/∂R, R [e_a]×>
+    generators = torch.zeros(3, 3, 3, dtype=torch.float64)
+    generators[0, 2, 1], generators[0, 1, 2] = 1.0, -1.0
+    generators[1, 0, 2], generators[1, 2, 0] = 1.0, -1.0
+    generators[2, 1, 0], generators[2, 0, 1] = 1.0, -1.0
+    tangent = torch.stack([(grad_R * (R.detach() @ generators[a])).sum(dim=(-1, -2)) for a in range(3)], dim=-1)
+    torch.testing.assert_close(rot6d_gradient(x6d.detach(), tangent), expected)

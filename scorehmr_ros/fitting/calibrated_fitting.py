@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import torch
 
 from scorehmr_ros.base.config_fields import check_settings, setting
+from scorehmr_ros.body.ik_lm import body_tables, chain_jacobian, pose_chain
 from scorehmr_ros.body.joint_counts import NUM_SMPL_JOINTS
 from scorehmr_ros.body.keypoint_body import KeypointBody, KeypointJoints
 from scorehmr_ros.diffusion.diffusion import Diffusion, ddim_inversion_pairs, ddim_time_pairs, extract
@@ -38,12 +39,14 @@ from scorehmr_ros.fitting.fitting import StageTimes
 from scorehmr_ros.fitting.multiview_guidance import (
     RigTensors,
     acceleration_loss,
+    gauss_newton_hessian,
     reprojection_loss,
+    reprojection_terms,
     second_difference_gram,
     translation_hessian,
     view_combined_noise,
 )
-from scorehmr_ros.geometry.rotations import matrix_to_rot6d, rot6d_to_matrix
+from scorehmr_ros.geometry.rotations import matrix_to_rot6d, rot6d_gradient, rot6d_to_matrix
 
 
 class CalibratedFitError(ValueError):
@@ -189,14 +192,12 @@ class _ShapeAndPlacement:
         self.trainable = [self.transl_m] + ([self.betas] if config.optimize_betas else [])
         self.config = config
 
-    def step(self, gradients: tuple[torch.Tensor, ...], joints: KeypointJoints,
+    def step(self, gradients: tuple[torch.Tensor, ...], hessian: torch.Tensor,
              observations: CalibratedObservations) -> None:
         """One Gauss-Newton step of the translation (windows: jointly over each window, with the acceleration
-        term) and one Adam step of the betas, from the loss gradients (translation, [betas])."""
+        term) and one Adam step of the betas, from the loss gradients (translation, [betas]) and the reprojection
+        term's translation Hessian per body (B, 3, 3)."""
         config = self.config
-        hessian = config.w_reprojection * translation_hessian(
-            joints.openpose_m.detach(), observations.keypoints_px, observations.rig, sigma_px=config.gm_sigma_px,
-            data_weight_px=config.data_weight_px)  # (B, 3, 3)
         window = observations.window
         num = hessian.shape[0] // window
         if window == 1:  # per-frame fits (the streaming fitter): the blocks are the whole system
@@ -259,6 +260,34 @@ class _RMSPreconditioner:
         return gradient / (corrected.sqrt() + self.eps)
 
 
+def analytic_loss_gradients(tables, x0: torch.Tensor, betas: torch.Tensor, transl_m: torch.Tensor,
+                            observations: CalibratedObservations,
+                            config: CalibratedFitConfig) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
+    """The gradients of :func:`calibrated_loss` for per-frame fits (window 1: the reprojection term only) without
+    autograd: the chain Jacobian of the body (:func:`~scorehmr_ros.body.ik_lm.chain_jacobian`) times the exact
+    point gradient of :func:`~scorehmr_ros.fitting.multiview_guidance.reprojection_terms`, the rotation columns
+    turned into 6D ones by :func:`~scorehmr_ros.geometry.rotations.rot6d_gradient`.
+
+    Returns ((∂L/∂x0 (B, 144), ∂L/∂τ (B, 3)[, ∂L/∂β (B, S) when the betas are optimised]), the translation's
+    Gauss-Newton Hessian w_reprojection Σ s JᵀJ (B, 3, 3)), float32.
+    """
+    batch = x0.shape[0]
+    pose_6d = x0.reshape(batch, NUM_SMPL_JOINTS, 6)
+    num_betas = betas.shape[1] if config.optimize_betas else 0
+    chain = pose_chain(tables, rot6d_to_matrix(pose_6d).double(), betas.double(), transl_m.double())
+    jacobian = chain_jacobian(tables, chain, num_betas)  # (B, 25, 3, 72 + 3 + S): δ_0..δ_23, τ, β
+    terms = reprojection_terms(chain.openpose_m.float(), observations.keypoints_px, observations.rig,
+                               sigma_px=config.gm_sigma_px, data_weight_px=config.data_weight_px)
+    point_gradient = config.w_reprojection * terms.gradient.double()  # (B, 25, 3)
+    gradient = (point_gradient.reshape(batch, 1, -1) @ jacobian.flatten(1, 2))[:, 0].float()  # (B, 75 + S)
+    rotation_columns = 3 * NUM_SMPL_JOINTS
+    grads = (rot6d_gradient(pose_6d, gradient[:, :rotation_columns].reshape(batch, NUM_SMPL_JOINTS, 3)).reshape(
+        batch, -1), gradient[:, rotation_columns:rotation_columns + 3])
+    if config.optimize_betas:
+        grads += (gradient[:, rotation_columns + 3:],)
+    return grads, config.w_reprojection * gauss_newton_hessian(terms.scale, terms.jacobian)
+
+
 def _pose_joints(body: KeypointBody, pose_6d: torch.Tensor, betas: torch.Tensor,
                  transl_m: torch.Tensor) -> KeypointJoints:
     return body(rotations=rot6d_to_matrix(pose_6d.reshape(-1, NUM_SMPL_JOINTS, 6)), betas=betas, transl_m=transl_m)
@@ -309,6 +338,25 @@ def calibrated_guided_fit(
             stage_times.add("denoiser", timer() - start)
         return t_batch, noise.clone()
 
+    # per-frame fits (no acceleration term, betas per row): the gradients from the analytic chain Jacobian
+    analytic = observations.window == 1 and betas_group is None
+    tables = body_tables(body) if analytic else None
+
+    def loss_gradients(x0: torch.Tensor) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
+        """((∂L/∂x0 (B, D), ∂L/∂τ (B, 3)[, ∂L/∂β]), the translation's Gauss-Newton Hessian (B, 3, 3)) at x0."""
+        if analytic:
+            return analytic_loss_gradients(tables, x0.detach(), state.body_betas().detach(), state.transl_m.detach(),
+                                           observations, config)
+        with torch.enable_grad():
+            x = x0.detach().requires_grad_(True)
+            joints = _pose_joints(body, x, state.body_betas(), state.transl_m)
+            total, _ = calibrated_loss(joints, observations, config)
+            grads = torch.autograd.grad(total, [x, *state.trainable])
+        hessian = config.w_reprojection * translation_hessian(
+            joints.openpose_m.detach(), observations.keypoints_px, observations.rig, sigma_px=config.gm_sigma_px,
+            data_weight_px=config.data_weight_px)
+        return grads, hessian
+
     x_t = matrix_to_rot6d(init.rotations.float()).reshape(batch, -1)
     pred_x0 = x_t
     preconditioner = _RMSPreconditioner(config.rms_decay) if config.preconditioner == "rms" else None
@@ -322,18 +370,13 @@ def calibrated_guided_fit(
             start = timer()
             with torch.no_grad():
                 x0_hat = diffusion.predict_start_from_noise(x_t, t_batch, noise)
-            with torch.enable_grad():
-                x0 = x0_hat.detach().requires_grad_(True)
-                joints = _pose_joints(body, x0, state.body_betas(), state.transl_m)
-                total, _ = calibrated_loss(joints, observations, config)
-                grads = torch.autograd.grad(total, [x0, *state.trainable])
-                shape_grads = grads[1:]
-                for inner in range(config.inner_steps):
-                    if inner > 0:  # later inner steps: the loss again at the moved translation/betas, x̂_0 fixed
-                        joints = _pose_joints(body, x0_hat, state.body_betas(), state.transl_m)
-                        total_inner, _ = calibrated_loss(joints, observations, config)
-                        shape_grads = torch.autograd.grad(total_inner, state.trainable)
-                    state.step(shape_grads, joints, observations)
+            grads, hessian = loss_gradients(x0_hat)
+            shape_grads = grads[1:]
+            for inner in range(config.inner_steps):
+                if inner > 0:  # later inner steps: the loss again at the moved translation/betas, x̂_0 fixed
+                    inner_grads, hessian = loss_gradients(x0_hat)
+                    shape_grads = inner_grads[1:]
+                state.step(shape_grads, hessian, observations)
             with torch.no_grad():
                 # ∇_{x_t} L = √(1/ᾱ_t) ∇_{x̂_0} L; ε̃ = ε̂ + √(1-ᾱ_t) λ ∇_{x_t} L (E8, E7)
                 grad_x0 = grads[0] if preconditioner is None else preconditioner(grads[0])

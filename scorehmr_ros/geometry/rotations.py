@@ -148,6 +148,30 @@ def rot6d_to_matrix(x6d: torch.Tensor) -> torch.Tensor:
     return torch.stack((b1, b2, b3), dim=-1)
 
 
+def rot6d_gradient(x6d: torch.Tensor, tangent_gradient: torch.Tensor) -> torch.Tensor:
+    """∂L/∂x (..., 6) for R = rot6d_to_matrix(x) from ∂L/∂δ (..., 3), δ the body-frame increment R <- R exp([δ]×).
+
+    Every x maps onto SO(3), so a change dx moves R along its tangent only, by δ = vee(Rᵀ dR); with n1 = |a1|,
+    n2 = |a2 - (b1·a2) b1| of the Gram-Schmidt above:
+        δ_x = (b3·da2 - (b1·a2)/n1 b3·da1) / n2,   δ_y = -b3·da1 / n1,   δ_z = b2·da1 / n1,
+    and ∂L/∂x = (∂δ/∂x)ᵀ ∂L/∂δ. Lets a fitter get the 6D gradient from an analytic chain Jacobian, no autograd.
+    """
+    _check_trailing("x6d", x6d, (6,))
+    _check_trailing("tangent_gradient", tangent_gradient, (3,))
+    a1, a2 = x6d[..., :3], x6d[..., 3:]
+    n1 = a1.norm(dim=-1, keepdim=True).clamp_min(ROT6D_NORM_EPS)
+    b1 = a1 / n1
+    along = (b1 * a2).sum(dim=-1, keepdim=True)
+    u = a2 - along * b1
+    n2 = u.norm(dim=-1, keepdim=True).clamp_min(ROT6D_NORM_EPS)
+    b2 = u / n2
+    b3 = torch.linalg.cross(b1, b2, dim=-1)
+    gx, gy, gz = tangent_gradient[..., :1], tangent_gradient[..., 1:2], tangent_gradient[..., 2:]
+    grad_a1 = (gz * b2 - (gy + gx * along / n2) * b3) / n1
+    grad_a2 = gx * b3 / n2
+    return torch.cat([grad_a1, grad_a2], dim=-1)
+
+
 #: Newton iterations of :func:`nearest_rotation` before its SVD fallback (singular values within a factor ~1.5 of each
 #: other converge to float32 precision in 4).
 POLAR_ITERATIONS = 4
