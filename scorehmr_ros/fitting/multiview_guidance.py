@@ -21,6 +21,7 @@ Shape letters: B bodies (people x frames), V views, J joints (see ``scorehmr_ros
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -59,6 +60,11 @@ class RigTensors:
     image_size_px: torch.Tensor
     #: row -> :meth:`cameras` (the tensors are never modified in place, so the Camera objects stay valid)
     _cameras: dict = field(default_factory=dict, init=False, compare=False, repr=False)
+
+    @functools.cached_property
+    def has_distortion(self) -> bool:
+        """Whether any camera has a non-zero plumb-bob coefficient (else the projection skips the distortion)."""
+        return bool(self.distortion.any())
 
     @property
     def num_views(self) -> int:
@@ -173,7 +179,8 @@ def project_to_views(points_world_m: torch.Tensor, rig: RigTensors) -> tuple[tor
     cam = world_to_cameras(points_world_m, rig)
     depth = cam[..., 2]
     xy = cam[..., :2] / depth.clamp_min(MIN_DEPTH_M)[..., None]
-    xy = plumb_bob(xy, rig.distortion)
+    if rig.has_distortion:
+        xy = plumb_bob(xy, rig.distortion)
     focal = torch.stack([rig.K[:, 0, 0], rig.K[:, 1, 1]], dim=-1)[None, :, None]  # (1, V, 1, 2)
     center = rig.K[:, :2, 2][None, :, None]
     return xy * focal + center, depth
@@ -284,12 +291,15 @@ def reprojection_terms(points_world_m: torch.Tensor, keypoints_px: torch.Tensor,
         depth = depth_raw.clamp_min(MIN_DEPTH_M)
         normalized = cam[..., :2] / depth[..., None]
         focal = torch.stack([rig.K[:, 0, 0], rig.K[:, 1, 1]], dim=-1)[None, :, None]  # (1, V, 1, 2)
-        projected = plumb_bob(normalized, rig.distortion) * focal + rig.K[:, :2, 2][None, :, None]
+        distorted = plumb_bob(normalized, rig.distortion) if rig.has_distortion else normalized
+        projected = distorted * focal + rig.K[:, :2, 2][None, :, None]
         zeros = torch.zeros_like(depth)
         inverse = 1 / depth
         d_normalized = torch.stack([torch.stack([inverse, zeros, -normalized[..., 0] * inverse], dim=-1),
                                     torch.stack([zeros, inverse, -normalized[..., 1] * inverse], dim=-1)], dim=-2)
-        d_pixels = focal[..., None] * (plumb_bob_jacobian(normalized, rig.distortion) @ d_normalized)
+        if rig.has_distortion:
+            d_normalized = plumb_bob_jacobian(normalized, rig.distortion) @ d_normalized
+        d_pixels = focal[..., None] * d_normalized
         jacobian = d_pixels @ row_rotations(rig)  # (B, V, J, 2, 3)
         residual = projected - keypoints_px[..., :2]  # (B, V, J, 2)
         irls = 2 * sigma_px**4 / (sigma_px**2 + residual**2) ** 2
