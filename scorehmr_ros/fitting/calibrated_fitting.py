@@ -261,19 +261,20 @@ class _RMSPreconditioner:
 
 
 def analytic_loss_gradients(tables, x0: torch.Tensor, betas: torch.Tensor, transl_m: torch.Tensor,
-                            observations: CalibratedObservations,
-                            config: CalibratedFitConfig) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
+                            observations: CalibratedObservations, config: CalibratedFitConfig, *,
+                            betas_needed: bool = True) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
     """The gradients of :func:`calibrated_loss` for per-frame fits (window 1: the reprojection term only) without
     autograd: the chain Jacobian of the body (:func:`~scorehmr_ros.body.ik_lm.chain_jacobian`) times the exact
     point gradient of :func:`~scorehmr_ros.fitting.multiview_guidance.reprojection_terms`, the rotation columns
     turned into 6D ones by :func:`~scorehmr_ros.geometry.rotations.rot6d_gradient`.
 
     Returns ((∂L/∂x0 (B, 144), ∂L/∂τ (B, 3)[, ∂L/∂β (B, S) when the betas are optimised]), the translation's
-    Gauss-Newton Hessian w_reprojection Σ s JᵀJ (B, 3, 3)), float32.
+    Gauss-Newton Hessian w_reprojection Σ s JᵀJ (B, 3, 3)), float32. ``betas_needed`` False (every row's betas
+    held): ∂L/∂β is zeros, and the Jacobian skips its β columns.
     """
     batch = x0.shape[0]
     pose_6d = x0.reshape(batch, NUM_SMPL_JOINTS, 6)
-    num_betas = betas.shape[1] if config.optimize_betas else 0
+    num_betas = betas.shape[1] if config.optimize_betas and betas_needed else 0
     chain = pose_chain(tables, rot6d_to_matrix(pose_6d).double(), betas.double(), transl_m.double())
     jacobian = chain_jacobian(tables, chain, num_betas)  # (B, 25, 3, 72 + 3 + S): δ_0..δ_23, τ, β
     terms = reprojection_terms(chain.openpose_m.float(), observations.keypoints_px, observations.rig,
@@ -284,7 +285,7 @@ def analytic_loss_gradients(tables, x0: torch.Tensor, betas: torch.Tensor, trans
     grads = (rot6d_gradient(pose_6d, gradient[:, :rotation_columns].reshape(batch, NUM_SMPL_JOINTS, 3)).reshape(
         batch, -1), gradient[:, rotation_columns:rotation_columns + 3])
     if config.optimize_betas:
-        grads += (gradient[:, rotation_columns + 3:],)
+        grads += (gradient[:, rotation_columns + 3:] if num_betas else torch.zeros_like(betas),)
     return grads, config.w_reprojection * gauss_newton_hessian(terms.scale, terms.jacobian)
 
 
@@ -341,12 +342,13 @@ def calibrated_guided_fit(
     # per-frame fits (no acceleration term, betas per row): the gradients from the analytic chain Jacobian
     analytic = observations.window == 1 and betas_group is None
     tables = body_tables(body) if analytic else None
+    betas_needed = config.optimize_betas and (fixed_betas is None or not bool(fixed_betas.all()))
 
     def loss_gradients(x0: torch.Tensor) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
         """((∂L/∂x0 (B, D), ∂L/∂τ (B, 3)[, ∂L/∂β]), the translation's Gauss-Newton Hessian (B, 3, 3)) at x0."""
         if analytic:
             return analytic_loss_gradients(tables, x0.detach(), state.body_betas().detach(), state.transl_m.detach(),
-                                           observations, config)
+                                           observations, config, betas_needed=betas_needed)
         with torch.enable_grad():
             x = x0.detach().requires_grad_(True)
             joints = _pose_joints(body, x, state.body_betas(), state.transl_m)
