@@ -43,7 +43,7 @@ from scorehmr_ros.fitting.calibrated_fitting import (
 )
 from scorehmr_ros.fitting.fit_init import combine_view_estimates, initial_bodies, triangulate_bodies, view_weights
 from scorehmr_ros.fitting.fitting import StageTimes
-from scorehmr_ros.fitting.fixed_lag import fixed_lag_smooth
+from scorehmr_ros.fitting.fixed_lag import REFERENCE_INTERVAL_S, fixed_lag_smooth
 from scorehmr_ros.fitting.multiview_guidance import RigTensors
 from scorehmr_ros.geometry.rotations import nearest_rotation
 
@@ -367,20 +367,32 @@ class StreamingFitter:
                 track.betas = track.betas_sum / track.betas_count
 
     def _smooth(self, tracks: list[_Track]) -> None:
-        """Step 3: the fixed-lag smoother over each track's window (emitted frames held); the frames not yet
-        emitted of all tracks are brought back to rotations in one batch."""
-        pending: list[tuple[_Frame, torch.Tensor]] = []  # (frame, its smoothed 9 x 24 + 3 row)
+        """Step 3: the fixed-lag smoother over each track's window (emitted frames held), windows of one length
+        in one batched solve; the frames not yet emitted of all tracks brought back to rotations in one batch."""
+        if self.config.smoothness <= 0:
+            return
+        by_length: dict[int, list[list[_Frame]]] = {}
         for track in tracks:
-            frames = list(track.frames)
-            if len(frames) < 3 or self.config.smoothness <= 0:
-                continue
-            fixed = torch.tensor([f.emitted for f in frames])
-            anchor = torch.tensor([1.0 if f.observed else self.config.prediction_weight for f in frames])
+            if len(track.frames) >= 3:
+                by_length.setdefault(len(track.frames), []).append(list(track.frames))
+        pending: list[tuple[_Frame, torch.Tensor]] = []  # (frame, its smoothed 9 x 24 + 3 row)
+        for windows in by_length.values():
+            frames = [frame for window in windows for frame in window]
+            shape = (len(windows), len(windows[0]))
+            fixed = torch.tensor([f.emitted for f in frames]).reshape(shape)
+            anchor = torch.tensor([1.0 if f.observed else self.config.prediction_weight for f in frames]).reshape(shape)
             values = torch.stack([torch.cat([(f.rotations if f.emitted else f.fit_rotations).reshape(-1),
                                              f.transl_m if f.emitted else f.fit_transl_m]) for f in frames])
-            smoothed = fixed_lag_smooth(values, anchor_weight=anchor, fixed=fixed, smoothness=self.config.smoothness,
-                                        times_s=frame_times_s([f.time_s for f in frames]))
-            pending += [(frame, smoothed[number]) for number, frame in enumerate(frames) if not frame.emitted]
+            times = [frame_times_s([f.time_s for f in window]) for window in windows]
+            if all(t is None for t in times):
+                times_s = None
+            else:  # a window without stamps is taken at 30 fps, as the smoother does alone
+                at_30fps = torch.arange(shape[1], dtype=torch.float64) * REFERENCE_INTERVAL_S
+                times_s = torch.stack([at_30fps if t is None else t for t in times])
+            smoothed = fixed_lag_smooth(values.reshape(*shape, -1), anchor_weight=anchor, fixed=fixed,
+                                        smoothness=self.config.smoothness, times_s=times_s)
+            pending += [(frame, row) for frame, row in zip(frames, smoothed.reshape(len(frames), -1), strict=True)
+                        if not frame.emitted]
         if not pending:
             return
         rows = torch.stack([row for _, row in pending])
