@@ -95,6 +95,7 @@ class EngineSpec:
         opt_batch: the batch TensorRT optimises for.
         check_batch: the batch of the parity check against eager and of ``auto``'s timing (small for big networks,
             whose eager calls on a CPU take seconds).
+        cpu_threads: intra-op threads of a CPU backend that has its own pool (ONNX Runtime); 0: torch's number.
     """
 
     inputs: tuple[TensorSpec, ...]
@@ -102,6 +103,7 @@ class EngineSpec:
     max_batch: int = 256
     opt_batch: int = 16
     check_batch: int = 8
+    cpu_threads: int = 0
 
     def examples(self, batch: int, *, seed: int = 0) -> dict[str, torch.Tensor]:
         generator = torch.Generator().manual_seed(seed)
@@ -267,15 +269,15 @@ class OnnxRuntimeEngine(Engine):
 
     def __init__(self, module: nn.Module, spec: EngineSpec, *, onnx_path: Path, device: str = "cpu",
                  precision: str = "fp32", threads: int = 0) -> None:
-        """threads: ONNX Runtime intra-op threads (0: torch's current number, so both libraries share the CPU
-        alike)."""
+        """threads: ONNX Runtime intra-op threads (0: the spec's ``cpu_threads``, else torch's current number, so both
+        libraries share the CPU alike)."""
         check_device_precision(self.backend, device, precision)
         import onnxruntime
 
         if not onnx_path.is_file():
             export_onnx(module, spec, onnx_path)
         providers = onnxruntime_providers(device, precision, cache_dir=onnx_path.parent)
-        options = session_options(intra_op_threads=threads or torch.get_num_threads())
+        options = session_options(intra_op_threads=threads or spec.cpu_threads or torch.get_num_threads())
         from onnxruntime.capi import onnxruntime_pybind11_state as ort_errors
 
         load_errors = (ort_errors.Fail, ort_errors.InvalidGraph, ort_errors.InvalidProtobuf, ort_errors.NoSuchFile,
