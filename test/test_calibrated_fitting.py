@@ -405,3 +405,9 @@ def test_analytic_loss_gradients_are_autograds_for_per_frame_fits():
     want_hessian = config.w_reprojection * translation_hessian(joints.openpose_m.detach(), keypoints, rig,
                                                               sigma_px=config.gm_sigma_px)
     torch.testing.assert_close(hessian, want_hessian, rtol=1e-4, atol=1e-6)
+    # betas held: the same pose and translation gradients without the Jacobian's β columns (chain_vjp)
+    (held_x0, held_transl, held_betas), _ = analytic_loss_gradients(
+        body_tables(body), x0, betas, moved, observations, config, betas_needed=False)
+    torch.testing.assert_close(held_x0, grad_x0, rtol=1e-5, atol=1e-6 * float(grad_x0.abs().max()))
+    torch.testing.assert_close(held_transl, grad_transl, rtol=1e-5, atol=1e-6 * float(grad_transl.abs().max()))
+    assert not bool(held_betas.any())

@@ -171,3 +171,16 @@ def test_ik_bench_streaming_compares_both_settings(capsys):
     assert [row.split("|")[1].strip() for row in rows[1:]] == ["Adam: 40 steps (start), 20 (new frame)",
                                                               "StreamingConfig() (Levenberg-Marquardt)"]
     assert all(float(value) > 0 for row in rows[1:] for value in row.split("|")[2:6])
+
+
+def test_chain_vjp_is_the_jacobian_contracted(body):
+    from scorehmr_ros.body.ik_lm import body_tables, chain_jacobian, chain_vjp, pose_chain
+
+    tables = body_tables(body)
+    generator = torch.Generator().manual_seed(4)
+    rotations = axis_angle_to_matrix(0.5 * torch.randn(3, 24, 3, generator=generator, dtype=torch.float64))
+    betas = torch.randn(3, 10, generator=generator, dtype=torch.float64)
+    chain = pose_chain(tables, rotations, betas, torch.randn(3, 3, generator=generator, dtype=torch.float64))
+    g = torch.randn(3, 25, 3, generator=generator, dtype=torch.float64)
+    expected = (g.reshape(3, 1, -1) @ chain_jacobian(tables, chain, 0).flatten(1, 2))[:, 0]
+    torch.testing.assert_close(chain_vjp(tables, chain, g), expected)

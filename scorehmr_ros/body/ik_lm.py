@@ -203,6 +203,42 @@ def pose_chain(tables: _Tables, rotations: torch.Tensor, betas: torch.Tensor, tr
                       openpose_m=openpose)
 
 
+def _levers(tables: _Tables, chain: PosedChain) -> tuple[torch.Tensor, torch.Tensor]:
+    """Equations (1), (2): joint i moves every point it carries about p_i, by the lever Σ carried - (carried
+    weight) p_i; returns the levers (B, J' + K, 24, 3) of the J' joint and K vertex rows, and the vertices' blended
+    world rotations B_k (B, K, 3, 3)."""
+    G, p, y = chain.world_rotations, chain.joints_m, chain.carried_m
+    joint_rows = tables.openpose_joints
+    joint_lever = tables.below.T[joint_rows][None, :, :, None] * (p[:, joint_rows, None] - p[:, None])
+    vertex_lever = tables.weights_below @ y - tables.weight_below[None, :, :, None] * p[:, None]  # (B, K, 24, 3)
+    blend = (tables.vertex_weights @ G.flatten(2)).reshape(G.shape[0], -1, 3, 3)
+    return torch.cat([joint_lever, vertex_lever], dim=1), blend
+
+
+def chain_vjp(tables: _Tables, chain: PosedChain, point_gradient: torch.Tensor) -> torch.Tensor:
+    """gᵀ ∂X/∂(δ_0..δ_23, τ) for g (B, 25, 3) = ∂L/∂X of the OpenPose-25 points: (B, 75), the columns of
+    :func:`chain_jacobian` without β contracted with g, without building the Jacobian (a gradient needs only this):
+    rotations Σ_k (-[l_ki]ₓ G_i)ᵀ g_k = G_iᵀ Σ_k l_ki × g_k, plus for the vertices' pose blend shapes
+    Σ_k (B_k ∂ṽ_k/∂δ_i)ᵀ g_k; translation Σ_k g_k."""
+    R, G = chain.rotations, chain.world_rotations
+    batch = G.shape[0]
+    lever, blend = _levers(tables, chain)
+    gradient = point_gradient.to(G.dtype)
+    rows = torch.zeros(batch, lever.shape[1], 3, dtype=G.dtype, device=G.device).index_add_(1, tables.point_rows,
+                                                                                           gradient)
+    moments = torch.linalg.cross(lever, rows[:, :, None].expand_as(lever), dim=-1).sum(dim=1)  # (B, 24, 3)
+    rotation = (G.transpose(-1, -2) @ moments[..., None])[..., 0]
+    # blend shapes: with h_k = B_kᵀ g_k and the pose feature's derivative d_vec (B, 23, a, 9) of chain_jacobian,
+    # Σ_k Σ_d h_kd Σ_f d_vec_iaf P_ifkd = Σ_f d_vec_iaf q_if,  q_if = Σ_kd P_ifkd h_kd
+    eye = torch.eye(3, dtype=G.dtype, device=G.device)
+    h = (blend.transpose(-1, -2) @ rows[:, tables.openpose_joints.shape[0]:, :, None])[..., 0]  # (B, K, 3)
+    q = (tables.vertex_posedirs.flatten(2) @ h.flatten(1).T).permute(2, 0, 1)  # (B, 23, 9)
+    d_vec = (R[:, 1:, None] @ skew(eye)[None, None]).flatten(3)  # (B, 23, a, 9)
+    blend_term = (d_vec @ q[..., None])[..., 0]  # (B, 23, 3)
+    rotation = torch.cat([rotation[:, :1], rotation[:, 1:] + blend_term], dim=1)
+    return torch.cat([rotation.flatten(1), gradient.sum(dim=1)], dim=1)
+
+
 def chain_jacobian(tables: _Tables, chain: PosedChain, num_betas: int,
                    pose: torch.Tensor | None = None) -> torch.Tensor:
     """(B, 25, 3, 72 + 3 + S) ∂(OpenPose-25 points)/∂(rotations, τ, β), S = ``num_betas`` (0: no β columns).
@@ -210,7 +246,7 @@ def chain_jacobian(tables: _Tables, chain: PosedChain, num_betas: int,
     Rotation columns: δ_0..δ_23 of R_i <- R_i exp([δ_i]×) (equations (1), (2)); with ``pose`` (B, 23, 3), the
     axis-angles θ_1..θ_23 of the body joints instead of δ_1..δ_23 (equation (3)). β columns: equation (4).
     """
-    R, G, p, y = chain.rotations, chain.world_rotations, chain.joints_m, chain.carried_m
+    R, G = chain.rotations, chain.world_rotations
     batch = G.shape[0]
     eye = torch.eye(3, dtype=G.dtype, device=G.device)
     w = tables.vertex_weights  # (K, 24)
@@ -220,14 +256,9 @@ def chain_jacobian(tables: _Tables, chain: PosedChain, num_betas: int,
         right = right_jacobian(pose)  # (B, 23, 3, 3)
         frames = torch.cat([G[:, :1], G[:, 1:] @ right], dim=1)
         blend_generators = skew(right.transpose(-1, -2))  # (B, 23, c, 3, 3) [J_r e_c]×
-    # (1), (2): joint i moves every point it carries about p_i, by the lever Σ carried - (carried weight) p_i
     joint_rows = tables.openpose_joints
-    joint_lever = tables.below.T[joint_rows][None, :, :, None] * (p[:, joint_rows, None] - p[:, None])
-    vertex_lever = (tables.weights_below @ y
-                    - tables.weight_below[None, :, :, None] * p[:, None])  # (B, K, 24, 3)
-    lever = torch.cat([joint_lever, vertex_lever], dim=1)  # (B, J' + K, 24, 3)
+    lever, blend = _levers(tables, chain)
     d_rot = -skew(lever) @ frames[:, None]  # (B, J' + K, 24, 3, 3)
-    blend = (w @ G.flatten(2)).reshape(batch, -1, 3, 3)  # (B, K, 3, 3) B_k
     d_vec = (R[:, 1:, None] @ blend_generators).flatten(3)  # (B, 23, a, 9)
     num_vertices = tables.vertex_posedirs.shape[2]
     d_rest = (d_vec.transpose(0, 1).flatten(1, 2) @ tables.vertex_posedirs.flatten(2))  # (23, B a, K d)

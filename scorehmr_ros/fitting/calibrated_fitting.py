@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import torch
 
 from scorehmr_ros.base.config_fields import check_settings, setting
-from scorehmr_ros.body.ik_lm import body_tables, chain_jacobian, pose_chain
+from scorehmr_ros.body.ik_lm import body_tables, chain_jacobian, chain_vjp, pose_chain
 from scorehmr_ros.body.joint_counts import NUM_SMPL_JOINTS
 from scorehmr_ros.body.keypoint_body import KeypointBody, KeypointJoints
 from scorehmr_ros.diffusion.diffusion import Diffusion, ddim_inversion_pairs, ddim_time_pairs, extract
@@ -276,11 +276,14 @@ def analytic_loss_gradients(tables, x0: torch.Tensor, betas: torch.Tensor, trans
     pose_6d = x0.reshape(batch, NUM_SMPL_JOINTS, 6)
     num_betas = betas.shape[1] if config.optimize_betas and betas_needed else 0
     chain = pose_chain(tables, rot6d_to_matrix(pose_6d).double(), betas.double(), transl_m.double())
-    jacobian = chain_jacobian(tables, chain, num_betas)  # (B, 25, 3, 72 + 3 + S): δ_0..δ_23, τ, β
     terms = reprojection_terms(chain.openpose_m.float(), observations.keypoints_px, observations.rig,
                                sigma_px=config.gm_sigma_px, data_weight_px=config.data_weight_px)
     point_gradient = config.w_reprojection * terms.gradient.double()  # (B, 25, 3)
-    gradient = (point_gradient.reshape(batch, 1, -1) @ jacobian.flatten(1, 2))[:, 0].float()  # (B, 75 + S)
+    if num_betas:  # the β columns come with the whole Jacobian (B, 25, 3, 72 + 3 + S): δ_0..δ_23, τ, β
+        gradient = (point_gradient.reshape(batch, 1, -1) @ chain_jacobian(tables, chain, num_betas).flatten(1, 2))
+        gradient = gradient[:, 0].float()  # (B, 75 + S)
+    else:
+        gradient = chain_vjp(tables, chain, point_gradient).float()  # (B, 75)
     rotation_columns = 3 * NUM_SMPL_JOINTS
     grads = (rot6d_gradient(pose_6d, gradient[:, :rotation_columns].reshape(batch, NUM_SMPL_JOINTS, 3)).reshape(
         batch, -1), gradient[:, rotation_columns:rotation_columns + 3])
