@@ -264,9 +264,10 @@ def analytic_loss_gradients(tables, x0: torch.Tensor, betas: torch.Tensor, trans
                             observations: CalibratedObservations, config: CalibratedFitConfig, *,
                             betas_needed: bool = True) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
     """The gradients of :func:`calibrated_loss` for per-frame fits (window 1: the reprojection term only) without
-    autograd: the chain Jacobian of the body (:func:`~scorehmr_ros.body.ik_lm.chain_jacobian`) times the exact
-    point gradient of :func:`~scorehmr_ros.fitting.multiview_guidance.reprojection_terms`, the rotation columns
-    turned into 6D ones by :func:`~scorehmr_ros.geometry.rotations.rot6d_gradient`.
+    autograd: the exact point gradient of :func:`~scorehmr_ros.fitting.multiview_guidance.reprojection_terms`
+    through the body chain (:func:`~scorehmr_ros.body.ik_lm.chain_vjp`; the whole ``chain_jacobian`` when the betas
+    need their columns), the rotation increments' gradient turned into the 6D one by
+    :func:`~scorehmr_ros.geometry.rotations.rot6d_gradient`. ``tables``: ``ik_lm.body_tables`` of the body.
 
     Returns ((∂L/∂x0 (B, 144), ∂L/∂τ (B, 3)[, ∂L/∂β (B, S) when the betas are optimised]), the translation's
     Gauss-Newton Hessian w_reprojection Σ s JᵀJ (B, 3, 3)), float32. ``betas_needed`` False (every row's betas
