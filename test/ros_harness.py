@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from scorehmr_ros.base.processes import stop_process_group
-from scorehmr_ros.ros.dds import dds_environment
+from scorehmr_ros.ros.dds import dds_environment, remove_stale_shm_segments
 
 PEERS_DIR = Path(__file__).parent / "ros_peers"
 DEFAULT_TIMEOUT_S = 20.0
@@ -113,6 +113,8 @@ def ros_domain() -> Iterator[int]:
     saved = {key: os.environ.get(key) for key in isolated_ros_environment(domain_id)}
     os.environ.update(isolated_ros_environment(domain_id))
     yield domain_id
+    # nodes stopped by SIGKILL leave their shared-memory segments (RAM in /dev/shm): free them for the next run
+    remove_stale_shm_segments(min_age_s=0.0)
     for key, value in saved.items():
         if value is None:
             os.environ.pop(key, None)

@@ -11,6 +11,7 @@ from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
+from scorehmr_ros.ros.dds import remove_stale_shm_segments
 from scorehmr_ros.ros.set_worker import PROCESSING_ERRORS
 
 #: Image QoS reliability values accepted by the ``image_reliability`` parameters.
@@ -138,6 +139,15 @@ def read_camera_list(node: Node) -> tuple[str, ...]:
         return ()
 
 
+def clean_shared_memory(logger_name: str) -> None:
+    """Remove the Fast DDS shared-memory segments of dead processes (``dds.remove_stale_shm_segments``); one log
+    line when there were any. Called by every node process at start (segments this process holds stay)."""
+    stale, freed = remove_stale_shm_segments()
+    if stale:
+        rclpy.logging.get_logger(logger_name).info(
+            f"removed {stale} Fast DDS shared-memory segments ({freed / 1e6:.0f} MB) left by processes that are gone")
+
+
 def main_for(node_class: type[Node], *, startup_errors: tuple[type[Exception], ...] | None = None
              ) -> Callable[[list[str] | None], None]:
     """The ros2/examples main(): init, spin the node, exit cleanly on Ctrl-C.
@@ -151,6 +161,7 @@ def main_for(node_class: type[Node], *, startup_errors: tuple[type[Exception], .
 
     def main(args: list[str] | None = None) -> None:
         with rclpy.init(args=args):
+            clean_shared_memory(node_class.__name__)
             try:
                 node = node_class()
             except startup_errors as error:

@@ -24,6 +24,7 @@ from scorehmr_ros.perception.observations import MultiViewObservation
 from scorehmr_ros.ros.camera_intake import CameraIntake
 from scorehmr_ros.ros.common import (
     ThrottledWarnings,
+    clean_shared_memory,
     declare_camera_list,
     freeze_startup_objects,
     main_for,
@@ -198,6 +199,7 @@ def perception_main(args: list[str] | None = None) -> None:
     import rclpy
 
     with rclpy.init(args=args):
+        clean_shared_memory("perception")
         try:
             detector = PersonDetectorNode()
             estimator = KeypointEstimatorNode(attached=True)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from scorehmr_ros.base.config_fields import check_settings, setting
 from scorehmr_ros.base.processes import stop_process_group
-from scorehmr_ros.ros.dds import apply_dds_environment
+from scorehmr_ros.ros.dds import apply_dds_environment, remove_stale_shm_segments
 
 LOGGER = logging.getLogger(__name__)
 
@@ -65,8 +65,10 @@ class DemoConfig:
 
 
 def _isolated_dds_environment() -> None:
-    """Large images over Fast DDS, loopback discovery, a domain of our own unless one is set."""
+    """Large images over Fast DDS, loopback discovery, a domain of our own unless one is set; shared-memory
+    segments of dead processes removed."""
     apply_dds_environment()
+    remove_stale_shm_segments()
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     os.environ.setdefault("ROS_DOMAIN_ID", str(1 + os.getpid() % 200))
 
