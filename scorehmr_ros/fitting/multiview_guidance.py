@@ -176,14 +176,23 @@ def project_to_views(points_world_m: torch.Tensor, rig: RigTensors) -> tuple[tor
     Depth is clamped at MIN_DEPTH_M before the division, so points behind a camera give finite pixels;
     mask them with the returned depth.
     """
+    pixels, depth, _ = _projection(points_world_m, rig)
+    return pixels, depth
+
+
+def _focal_px(rig: RigTensors) -> torch.Tensor:
+    """(1, V, 1, 2) focal lengths (f_x, f_y), broadcastable against (B, V, J, 2)."""
+    return torch.stack([rig.K[:, 0, 0], rig.K[:, 1, 1]], dim=-1)[None, :, None]
+
+
+def _projection(points_world_m: torch.Tensor, rig: RigTensors) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Equation (1) above: pixels (B, V, J, 2), raw camera depth (B, V, J) and the undistorted normalized points
+    x_n (B, V, J, 2) (depth clamped at MIN_DEPTH_M for the division)."""
     cam = world_to_cameras(points_world_m, rig)
     depth = cam[..., 2]
-    xy = cam[..., :2] / depth.clamp_min(MIN_DEPTH_M)[..., None]
-    if rig.has_distortion:
-        xy = plumb_bob(xy, rig.distortion)
-    focal = torch.stack([rig.K[:, 0, 0], rig.K[:, 1, 1]], dim=-1)[None, :, None]  # (1, V, 1, 2)
-    center = rig.K[:, :2, 2][None, :, None]
-    return xy * focal + center, depth
+    normalized = cam[..., :2] / depth.clamp_min(MIN_DEPTH_M)[..., None]
+    distorted = plumb_bob(normalized, rig.distortion) if rig.has_distortion else normalized
+    return distorted * _focal_px(rig) + rig.K[:, :2, 2][None, :, None], depth, normalized
 
 
 def reprojection_loss(points_world_m: torch.Tensor, keypoints_px: torch.Tensor, rig: RigTensors, *,
@@ -286,20 +295,14 @@ def reprojection_terms(points_world_m: torch.Tensor, keypoints_px: torch.Tensor,
                        sigma_px: float, data_weight_px: float = 1000.0) -> ReprojectionTerms:
     """:class:`ReprojectionTerms` of equation (2) above for (B, J, 3) world points and (B, V, J, 3) keypoints."""
     with torch.no_grad():
-        cam = world_to_cameras(points_world_m, rig)
-        depth_raw = cam[..., 2]
-        depth = depth_raw.clamp_min(MIN_DEPTH_M)
-        normalized = cam[..., :2] / depth[..., None]
-        focal = torch.stack([rig.K[:, 0, 0], rig.K[:, 1, 1]], dim=-1)[None, :, None]  # (1, V, 1, 2)
-        distorted = plumb_bob(normalized, rig.distortion) if rig.has_distortion else normalized
-        projected = distorted * focal + rig.K[:, :2, 2][None, :, None]
-        zeros = torch.zeros_like(depth)
-        inverse = 1 / depth
+        projected, depth_raw, normalized = _projection(points_world_m, rig)
+        inverse = 1 / depth_raw.clamp_min(MIN_DEPTH_M)
+        zeros = torch.zeros_like(inverse)
         d_normalized = torch.stack([torch.stack([inverse, zeros, -normalized[..., 0] * inverse], dim=-1),
                                     torch.stack([zeros, inverse, -normalized[..., 1] * inverse], dim=-1)], dim=-2)
         if rig.has_distortion:
             d_normalized = plumb_bob_jacobian(normalized, rig.distortion) @ d_normalized
-        d_pixels = focal[..., None] * d_normalized
+        d_pixels = _focal_px(rig)[..., None] * d_normalized
         jacobian = d_pixels @ row_rotations(rig)  # (B, V, J, 2, 3)
         residual = projected - keypoints_px[..., :2]  # (B, V, J, 2)
         irls = 2 * sigma_px**4 / (sigma_px**2 + residual**2) ** 2
