@@ -64,7 +64,7 @@ def accelerate_diffusion(diffusion: Diffusion, *, config: AccelConfig, cache: En
         raise TypeError(f"accelerate_diffusion: expected an eager Denoiser, got {type(denoiser).__name__}")
     selection = select_engine(denoiser, denoiser_spec(denoiser.config, timesteps=diffusion.num_timesteps),
                               name="denoiser", config=config, cache=cache, logger=logger)
-    if selection.engine.backend == "eager" and config.device == "cpu" and config.precision == "fp32":
+    if selection.is_the_module:
         return diffusion, selection
     accelerated = Diffusion(denoiser=EngineDenoiser(selection.engine, denoiser.config),
                             timesteps=diffusion.num_timesteps)

@@ -87,6 +87,6 @@ def accelerate_pare(model: PareModel, *, config: AccelConfig, cache: EngineCache
         raise ValueError("accelerate_pare: PARE must be in eval mode (BatchNorm running statistics)")
     selection = select_engine(PareNetwork(model), pare_spec(model), name="pare", config=config, cache=cache,
                               logger=logger)
-    if selection.engine.backend == "eager" and config.device == "cpu" and config.precision == "fp32":
+    if selection.is_the_module:
         return model, selection
     return EnginePare(selection.engine, model), selection

@@ -76,6 +76,13 @@ class Selection:
     parity: dict[str, float]
     batch: int = 8
 
+    @property
+    def is_the_module(self) -> bool:
+        """True when the chosen engine is the module itself as given (eager, fp32, on the CPU): a caller can keep
+        using the module directly."""
+        engine = self.engine
+        return engine.backend == "eager" and engine.device == "cpu" and engine.precision == "fp32"
+
     def summary(self, module: str) -> str:
         """One line: what runs, how fast against eager, and why the others do not."""
         chosen = self.engine.backend
