@@ -225,6 +225,21 @@ def test_fixed_lag_smoother_holds_fixed_rows_and_keeps_straight_lines():
         fixed_lag_smooth(line, anchor_weight=torch.ones(5), fixed=fixed, smoothness=1.0)
 
 
+def test_fixed_lag_smoother_of_several_windows_is_each_window_alone():
+    from scorehmr_ros.fitting.fixed_lag import fixed_lag_smooth
+
+    generator = torch.Generator().manual_seed(3)
+    values = torch.randn(3, 7, 4, generator=generator, dtype=torch.float64)
+    anchors = torch.rand(3, 7, generator=generator, dtype=torch.float64)
+    fixed = torch.tensor([[True, True, False, False, False, False, False]] * 2 + [[True] + [False] * 6])
+    times = [torch.tensor([0.0, 0.1, 0.15, 0.3, 0.35, 0.5, 0.6]), None, torch.arange(7) / 10.0]  # one without stamps
+    together = fixed_lag_smooth(values, anchor_weight=anchors, fixed=fixed, smoothness=2.0, times_s=times)
+    for window in range(3):
+        alone = fixed_lag_smooth(values[window], anchor_weight=anchors[window], fixed=fixed[window], smoothness=2.0,
+                                 times_s=times[window])
+        torch.testing.assert_close(together[window], alone)
+
+
 def test_rigid_polish_removes_a_rigid_error():
     from scorehmr_ros.fitting.fit_polish import rigid_polish
 

@@ -53,7 +53,7 @@ def second_difference_matrix(num_frames: int, *, times_s: torch.Tensor | None = 
 
 
 def fixed_lag_smooth(values: torch.Tensor, *, anchor_weight: torch.Tensor, fixed: torch.Tensor,
-                     smoothness: float, times_s: torch.Tensor | None = None, ridge: float = 1e-6) -> torch.Tensor:
+                     smoothness: float, times_s=None, ridge: float = 1e-6) -> torch.Tensor:
     """Equation (2) above: (n, D) window values (fixed rows hold their fixed values) -> (n, D) smoothed values;
     or T windows of n frames at once: (T, n, D) values with (T, n) weights, fixed rows and times.
 
@@ -62,34 +62,33 @@ def fixed_lag_smooth(values: torch.Tensor, *, anchor_weight: torch.Tensor, fixed
         anchor_weight: (n,) or (T, n), a_t >= 0.
         fixed: (n,) or (T, n) bool, True for rows held (already emitted).
         smoothness: λ >= 0, in units of 30 fps frames.
-        times_s: (n,) or (T, n) strictly increasing frame times, seconds; None: frames 1/30 s apart.
+        times_s: (n,) strictly increasing frame times, seconds, or None: frames 1/30 s apart; for T windows, (T, n)
+            times, or a sequence of T such (n,) times or None, or None for all.
         ridge: ε > 0, keeps the system solvable when no free frame has an anchor.
     """
     single = values.dim() == 2
     if single:
-        values, anchor_weight, fixed = values[None], anchor_weight[None], fixed[None]
-        times_s = None if times_s is None else torch.as_tensor(times_s)[None]
+        values, anchor_weight, fixed, times_s = values[None], anchor_weight[None], fixed[None], [times_s]
     if values.dim() != 3 or tuple(anchor_weight.shape) != values.shape[:2] or tuple(fixed.shape) != values.shape[:2]:
         raise SmoothingInputError(f"values ([T,] n, D), anchor_weight ([T,] n), fixed ([T,] n): got "
                                   f"{tuple(values.shape)}, {tuple(anchor_weight.shape)}, {tuple(fixed.shape)}")
-    smoothed = _smooth_windows(values, anchor_weight, fixed, smoothness, times_s, ridge)
+    window_times = [None] * values.shape[0] if times_s is None else list(times_s)  # a (T, n) tensor: its rows
+    if len(window_times) != values.shape[0]:
+        raise SmoothingInputError(f"times_s: expected {values.shape[0]} windows' times, got {len(window_times)}")
+    smoothed = _smooth_windows(values, anchor_weight, fixed, smoothness, window_times, ridge)
     return smoothed[0] if single else smoothed
 
 
 def _smooth_windows(values: torch.Tensor, anchor_weight: torch.Tensor, fixed: torch.Tensor, smoothness: float,
-                    times_s: torch.Tensor | None, ridge: float) -> torch.Tensor:
+                    window_times: list, ridge: float) -> torch.Tensor:
     """(T, n, D) windows -> smoothed, one batched solve: equation (2) with each fixed row's equation replaced by
     X_x = y_x, which holds it and moves λ (DᵀD)_fx X_x to the free rows exactly as (2) does."""
-    num_windows, num = values.shape[:2]
+    num = values.shape[1]
     free = ~fixed
     if num < 3 or smoothness <= 0 or not bool(free.any()):
         return values.clone()
     y = values.double()
-    if times_s is None:
-        D = second_difference_matrix(num).expand(num_windows, -1, -1)
-    else:
-        times = torch.as_tensor(times_s, dtype=torch.float64)
-        D = torch.stack([second_difference_matrix(num, times_s=row) for row in times.reshape(num_windows, num)])
+    D = torch.stack([second_difference_matrix(num, times_s=times) for times in window_times])  # (T, n - 2, n)
     gram = smoothness * D.transpose(1, 2) @ D  # (T, n, n)
     weight = anchor_weight.double() + ridge
     free_rows = free[..., None].double()

@@ -43,7 +43,7 @@ from scorehmr_ros.fitting.calibrated_fitting import (
 )
 from scorehmr_ros.fitting.fit_init import combine_view_estimates, initial_bodies, triangulate_bodies, view_weights
 from scorehmr_ros.fitting.fitting import StageTimes
-from scorehmr_ros.fitting.fixed_lag import REFERENCE_INTERVAL_S, fixed_lag_smooth
+from scorehmr_ros.fitting.fixed_lag import fixed_lag_smooth
 from scorehmr_ros.fitting.multiview_guidance import RigTensors
 from scorehmr_ros.geometry.rotations import nearest_rotation
 
@@ -383,14 +383,9 @@ class StreamingFitter:
             anchor = torch.tensor([1.0 if f.observed else self.config.prediction_weight for f in frames]).reshape(shape)
             values = torch.stack([torch.cat([(f.rotations if f.emitted else f.fit_rotations).reshape(-1),
                                              f.transl_m if f.emitted else f.fit_transl_m]) for f in frames])
-            times = [frame_times_s([f.time_s for f in window]) for window in windows]
-            if all(t is None for t in times):
-                times_s = None
-            else:  # a window without stamps is taken at 30 fps, as the smoother does alone
-                at_30fps = torch.arange(shape[1], dtype=torch.float64) * REFERENCE_INTERVAL_S
-                times_s = torch.stack([at_30fps if t is None else t for t in times])
             smoothed = fixed_lag_smooth(values.reshape(*shape, -1), anchor_weight=anchor, fixed=fixed,
-                                        smoothness=self.config.smoothness, times_s=times_s)
+                                        smoothness=self.config.smoothness,
+                                        times_s=[frame_times_s([f.time_s for f in window]) for window in windows])
             pending += [(frame, row) for frame, row in zip(frames, smoothed.reshape(len(frames), -1), strict=True)
                         if not frame.emitted]
         if not pending:
