@@ -426,3 +426,80 @@ def test_analytic_loss_gradients_are_autograds_for_per_frame_fits():
     torch.testing.assert_close(held_x0, grad_x0, rtol=1e-5, atol=1e-6 * float(grad_x0.abs().max()))
     torch.testing.assert_close(held_transl, grad_transl, rtol=1e-5, atol=1e-6 * float(grad_transl.abs().max()))
     assert not bool(held_betas.any())
+
+
+def _counting_diffusion(seed: int) -> tuple[Diffusion, list[torch.Tensor]]:
+    """A small random prior whose denoiser outputs are recorded (one entry per call)."""
+    torch.manual_seed(seed)
+    diffusion = Diffusion(denoiser=Denoiser(DenoiserConfig(hidden_dim=16, num_blocks=1, cond_dim=0))).eval()
+    outputs: list[torch.Tensor] = []
+    forward = diffusion.model.forward
+
+    def counted(*args, **kwargs):
+        outputs.append(forward(*args, **kwargs).clone())
+        return outputs[-1]
+
+    diffusion.model.forward = counted
+    return diffusion, outputs
+
+
+def test_carried_inversion_noise_takes_the_place_of_the_inversions_denoiser_call():
+    from scorehmr_ros.fitting.calibrated_fitting import InversionNoise
+    from scorehmr_ros.geometry.rotations import matrix_to_rot6d
+
+    case = _small_case()
+    body = KeypointBody(_body_model())
+    diffusion, outputs = _counting_diffusion(seed=5)
+    observations = CalibratedObservations(keypoints_px=torch.as_tensor(case.keypoints_px[0], dtype=torch.float32),
+                                          rig=case.rig)
+    rotations, betas, _ = _random_pose(2, seed=6)
+    init = BodyParams(rotations=rotations, betas=0.1 * betas, transl_m=torch.tensor([[0.5, 0.0, 0.0], [-0.5, 0, 0]]))
+    config = CalibratedFitConfig(sample_start=10, ddim_step=10, polish_pose_solver="gauss_newton")
+
+    def fit(carry=None) -> BodyParams:
+        outputs.clear()
+        return calibrated_guided_fit(diffusion=diffusion, body=body, observations=observations, init=init,
+                                     config=config, inversion_noise=carry)
+
+    plain = fit()
+    assert len(outputs) == 2  # inversion, then the guided step
+    x0 = matrix_to_rot6d(rotations).reshape(2, -1)
+    with torch.no_grad():
+        inversion_noise = diffusion.model(x0, torch.zeros(2, dtype=torch.long), None)
+    # the carried ε̂ equal to the denoiser's at the start: the same fit with one call
+    carry = InversionNoise(noise=inversion_noise, known=torch.tensor([True, True]))
+    carried = fit(carry)
+    assert len(outputs) == 1
+    torch.testing.assert_close(carried.rotations, plain.rotations, rtol=0, atol=1e-6)
+    torch.testing.assert_close(carried.transl_m, plain.transl_m, rtol=0, atol=1e-6)
+    # afterwards the carry holds the guided step's denoiser output for the next fit
+    assert bool(carry.known.all()) and torch.equal(carry.noise, outputs[-1])
+    # rows not known take the denoiser's inversion; a known row's noise is used as given
+    carry = InversionNoise(noise=torch.full((2, 144), 0.5), known=torch.tensor([True, False]))
+    mixed = fit(carry)
+    assert len(outputs) == 2
+    torch.testing.assert_close(mixed.rotations[1], plain.rotations[1], rtol=0, atol=1e-6)
+    assert (mixed.rotations[0] - plain.rotations[0]).abs().max() > 1e-3
+    with pytest.raises(ValueError, match="inversion_noise: expected noise \\(2, 144\\)"):
+        fit(InversionNoise(noise=torch.zeros(3, 144), known=torch.ones(3, dtype=torch.bool)))
+
+
+@pytest.mark.parametrize("carry", [True, False])
+def test_streaming_carries_the_inversion_noise_from_a_tracks_fitted_previous_frame(carry):
+    from scorehmr_ros.pipeline.streaming import StreamingConfig, StreamingFitter
+
+    case = _small_case()
+    keypoints = case.keypoints_px.copy()
+    keypoints[2, 1] = 0.0  # person 1 seen by no camera in frame 2: frame 3 has no fitted previous frame
+    diffusion, outputs = _counting_diffusion(seed=7)
+    fitter = StreamingFitter(diffusion=diffusion, body=KeypointBody(_body_model()), rig=case.rig,
+                             config=StreamingConfig(window=4, lag=1, carry_inversion_noise=carry))
+    calls = []
+    for t in range(keypoints.shape[0]):
+        outputs.clear()
+        fitter.step(track_ids=[0, 1], keypoints_px=keypoints[t])
+        calls.append(len(outputs))
+    # new tracks (set 0) and a frame after a prediction (set 3) invert with the denoiser; the others carry
+    assert calls == ([2, 1, 1, 2, 1, 1] if carry else [2] * 6)
+    newest = fitter.tracks[0].frames[-1]
+    assert (newest.prior_noise is not None) == carry

@@ -9,7 +9,8 @@ such as a person's window), τ_b (world translation, metres).
 
 Algorithm (η = 0), the official ``ddim_with_guidance`` with the calibrated loss (E-numbers: docs/scorehmr-reference.md):
     repeat optim_iters times:
-        inversion, (t, t') = (0, k) ... (S-k, S):  ε̂ = f(x, t) [no autograd]; x ← √ᾱ_t' x̂_0 + √(1-ᾱ_t') ε̂
+        inversion, (t, t') = (0, k) ... (S-k, S):  ε̂ = f(x, t) [no autograd; or carried, :class:`InversionNoise`];
+            x ← √ᾱ_t' x̂_0 + √(1-ᾱ_t') ε̂
         guided sampling, (t, t') = (S, S-k) ... (k, 0):
             ε̂ = f(x, t)  [torch.inference_mode; per-view combination for an image-conditioned denoiser]
             x̂_0 = x̂_0(x, ε̂);  L = w_r Σ_b L_reproj(J(x̂_0, β, τ)) + w_a Σ_p A_p(J)     (multiview_guidance.py)
@@ -293,6 +294,25 @@ def analytic_loss_gradients(tables, x0: torch.Tensor, betas: torch.Tensor, trans
     return grads, config.w_reprojection * gauss_newton_hessian(terms.scale, terms.jacobian)
 
 
+@dataclass
+class InversionNoise:
+    """The inversion's ε̂ carried from one per-frame fit of a body to its next (the streaming fitter's tracks).
+
+    Rows marked ``known`` take ``noise`` as the first round's inversion ε̂ instead of a denoiser call on their start
+    x_0: the ε̂ of the previous frame's last guided step, f(x_k, k) at the neighbouring pose, stands in for f(x_0, 0)
+    (measured on the grid of docs/fitting.md: no less accurate, one of the streaming update's two denoiser calls
+    saved). When no row is known the denoiser runs as usual. After the fit ``noise`` holds each row's ε̂ of the last
+    guided step (the denoiser's, before guidance) and ``known`` is all True.
+
+    Attributes:
+        noise: (B, D) ε̂ per body row.
+        known: (B,) bool, rows whose ``noise`` is to be used.
+    """
+
+    noise: torch.Tensor
+    known: torch.Tensor
+
+
 def _pose_joints(body: KeypointBody, pose_6d: torch.Tensor, betas: torch.Tensor,
                  transl_m: torch.Tensor) -> KeypointJoints:
     return body(rotations=rot6d_to_matrix(pose_6d.reshape(-1, NUM_SMPL_JOINTS, 6)), betas=betas, transl_m=transl_m)
@@ -302,7 +322,7 @@ def calibrated_guided_fit(
     *, diffusion: Diffusion, body: KeypointBody, observations: CalibratedObservations, init: BodyParams,
     config: CalibratedFitConfig = CalibratedFitConfig(), betas_group: torch.Tensor | None = None,
     fixed_betas: torch.Tensor | None = None, stage_times: StageTimes | None = None,
-    on_iteration: Callable[[int], None] | None = None,
+    on_iteration: Callable[[int], None] | None = None, inversion_noise: InversionNoise | None = None,
 ) -> BodyParams:
     """Guided DDIM fit of world-frame bodies to calibrated views (module docstring).
 
@@ -316,6 +336,7 @@ def calibrated_guided_fit(
         fixed_betas: (B,) bool, True for rows whose betas stay as given (no betas_group then); None: all free.
         stage_times: accumulates "denoiser" and "guidance" seconds.
         on_iteration: called after each round.
+        inversion_noise: ε̂ carried between fits of the same bodies (:class:`InversionNoise`, updated in place).
     """
     config.validate()
     check_observations(observations, init)
@@ -331,6 +352,11 @@ def calibrated_guided_fit(
     if fixed_betas is not None and (betas_group is not None or tuple(fixed_betas.shape) != (batch,)):
         raise CalibratedFitError(f"fixed_betas: expected shape ({batch},) and no betas_group, got "
                                  f"{tuple(fixed_betas.shape)}")
+    if inversion_noise is not None and (tuple(inversion_noise.noise.shape) != (batch, NUM_SMPL_JOINTS * 6)
+                                        or tuple(inversion_noise.known.shape) != (batch,)):
+        raise CalibratedFitError(f"inversion_noise: expected noise ({batch}, {NUM_SMPL_JOINTS * 6}) and known "
+                                 f"({batch},), got {tuple(inversion_noise.noise.shape)} and "
+                                 f"{tuple(inversion_noise.known.shape)}")
     state = _ShapeAndPlacement(init, config, betas_group, fixed_betas)
 
     def denoise(x: torch.Tensor, t: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -342,6 +368,17 @@ def calibrated_guided_fit(
         if stage_times is not None:
             stage_times.add("denoiser", timer() - start)
         return t_batch, noise.clone()
+
+    carried = None if inversion_noise is None or not bool(inversion_noise.known.any()) else inversion_noise
+
+    def inversion_step_noise(x: torch.Tensor, t: int, iteration: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The inversion's ε̂ at (x, t): the carried rows' noise in the first round, else the denoiser's."""
+        if carried is None or iteration > 0:
+            return denoise(x, t)
+        if bool(carried.known.all()):
+            return torch.full((batch,), t, dtype=torch.long), carried.noise
+        t_batch, noise = denoise(x, t)
+        return t_batch, torch.where(carried.known[:, None], carried.noise, noise)
 
     # per-frame fits (no acceleration term, betas per row): the gradients from the analytic chain Jacobian
     analytic = observations.window == 1 and betas_group is None
@@ -369,10 +406,11 @@ def calibrated_guided_fit(
     for iteration in range(config.optim_iters):
         with torch.no_grad():
             for t, t_next in ddim_inversion_pairs(sample_start=config.sample_start, step=config.ddim_step):
-                t_batch, noise = denoise(x_t, t)
+                t_batch, noise = inversion_step_noise(x_t, t, iteration)
                 x_t = diffusion.ddim_step(diffusion.predict_start_from_noise(x_t, t_batch, noise), noise, t_next)
         for t, t_next in ddim_time_pairs(sample_start=config.sample_start, step=config.ddim_step):
             t_batch, noise = denoise(x_t, t)
+            prior_noise = noise
             start = timer()
             with torch.no_grad():
                 x0_hat = diffusion.predict_start_from_noise(x_t, t_batch, noise)
@@ -403,6 +441,8 @@ def calibrated_guided_fit(
                                observations, config)
     if stage_times is not None:
         stage_times.add("polish", timer() - start)
+    if inversion_noise is not None:
+        inversion_noise.noise, inversion_noise.known = prior_noise, torch.ones(batch, dtype=torch.bool)
     return BodyParams(rotations=rotations, betas=betas, transl_m=transl)
 
 

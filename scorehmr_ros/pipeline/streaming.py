@@ -13,6 +13,8 @@ Each :meth:`StreamingFitter.step` (one synchronised set of views):
    once (an image-conditioned prior gets this set's per-view features, views without them at weight 0);
    a track's betas are the mean of its first ``betas_frames`` per-frame fits, then held fixed;
    a known track seen by no camera gets the extrapolated frame as a prediction (flagged ``observed=False``);
+   a frame whose previous frame was fitted takes that fit's last denoiser output as its inversion noise
+   (``carry_inversion_noise``, :class:`~scorehmr_ros.fitting.calibrated_fitting.InversionNoise`);
 3. smoothing: per track, the closed-form fixed-lag smoother of :mod:`~scorehmr_ros.fitting.fixed_lag` over the
    window (per-frame fits as anchors, acceleration penalty on rotation matrices and translation; frames
    already emitted held at their emitted values, so the emitted sequence is itself smooth);
@@ -39,6 +41,7 @@ from scorehmr_ros.fitting.calibrated_fitting import (
     BodyParams,
     CalibratedFitConfig,
     CalibratedObservations,
+    InversionNoise,
     calibrated_guided_fit,
 )
 from scorehmr_ros.fitting.fit_init import combine_view_estimates, initial_bodies, triangulate_bodies, view_weights
@@ -48,7 +51,7 @@ from scorehmr_ros.fitting.multiview_guidance import RigTensors
 from scorehmr_ros.geometry.rotations import nearest_rotation
 
 #: Per-frame schedule of the streaming fitter, chosen by measurement (docs/fitting.md): S = 10, k = 10 (2 denoiser
-#: calls; S = 20 was 0.2 mm better on the 4-camera scenes and 1.6 mm on a stereo pair, at 1.4x the time), then one
+#: calls, 1 when the inversion's noise is carried from the track's previous frame; S = 20 was 0.2 mm better on the 4-camera scenes and 1.6 mm on a stereo pair, at 1.4x the time), then one
 #: damped Gauss-Newton iteration on the whole body (global orientation, joints, translation) with the analytic chain
 #: Jacobian: it replaced a rigid iteration followed by 5 Adam steps through autograd (lower error, 2x less time).
 STREAMING_FIT = CalibratedFitConfig(sample_start=10, ddim_step=10, polish_rigid_iters=0,
@@ -90,6 +93,9 @@ class StreamingConfig:
                                          "set's triangulated joints (+ ``estimates_ik`` steps; else the "
                                          "extrapolated translation)")
     rotation_velocity: bool = setting(False, "extrapolate joint rotations at constant velocity (else hold them)")
+    carry_inversion_noise: bool = setting(True, "a frame following a fitted frame of its track takes that fit's "
+                                          "last denoiser output as its DDIM inversion noise (one denoiser call "
+                                          "less per update; else the inversion calls the denoiser)")
 
     def validate(self) -> StreamingConfig:
         check_settings(self)
@@ -129,6 +135,7 @@ class _Frame:
     transl_m: torch.Tensor | None = None  # (3,) smoothed
     emitted: bool = False
     time_s: float | None = None  # the set's stamp, seconds (None: not given)
+    prior_noise: torch.Tensor | None = None  # (D,) the denoiser's ε̂ of this frame's last guided step (fitted frames)
 
     def __post_init__(self) -> None:
         if self.rotations is None:
@@ -353,18 +360,28 @@ class StreamingFitter:
         init = BodyParams(rotations=torch.where(warm[..., None, None], rotations, start_rotations),
                           betas=track_betas, transl_m=torch.where(warm, transl, start_transl))
         view_weight = None if cond is None else keypoints[..., 2].sum(dim=-1) * valid
+        carry = self._inversion_noise(tracks) if self.config.carry_inversion_noise else None
         observations = CalibratedObservations(keypoints_px=keypoints, rig=self.set_rig, cond=cond,
                                               view_weight=view_weight)
         fitted = calibrated_guided_fit(diffusion=self.diffusion, body=self.body, observations=observations,
                                        init=init, config=self.config.fit, fixed_betas=fixed,
-                                       stage_times=self.stage_times)
+                                       stage_times=self.stage_times, inversion_noise=carry)
         for number, (track, frame) in enumerate(zip(tracks, frames, strict=True)):
+            frame.prior_noise = None if carry is None else carry.noise[number]
             frame.fit_rotations = frame.rotations = fitted.rotations[number]
             frame.fit_transl_m = frame.transl_m = fitted.transl_m[number]
             if not bool(fixed[number]):
                 track.betas_sum = track.betas_sum + fitted.betas[number]
                 track.betas_count += 1
                 track.betas = track.betas_sum / track.betas_count
+
+    def _inversion_noise(self, tracks: list[_Track]) -> InversionNoise:
+        """The newest frames' carried inversion noise: their track's previous frame's ε̂ when that frame was fitted
+        (a new track, or one whose previous frame was a prediction, calls the denoiser)."""
+        previous = [track.frames[-2].prior_noise if len(track.frames) > 1 else None for track in tracks]
+        size = self.diffusion.model.config.pose_dim
+        return InversionNoise(noise=torch.stack([torch.zeros(size) if p is None else p for p in previous]),
+                              known=torch.tensor([p is not None for p in previous]))
 
     def _smooth(self, tracks: list[_Track]) -> None:
         """Step 3: the fixed-lag smoother over each track's window (emitted frames held), windows of one length
