@@ -51,9 +51,10 @@ from scorehmr_ros.fitting.multiview_guidance import RigTensors
 from scorehmr_ros.geometry.rotations import nearest_rotation
 
 #: Per-frame schedule of the streaming fitter, chosen by measurement (docs/fitting.md): S = 10, k = 10 (2 denoiser
-#: calls, 1 when the inversion's noise is carried from the track's previous frame; S = 20 was 0.2 mm better on the 4-camera scenes and 1.6 mm on a stereo pair, at 1.4x the time), then one
-#: damped Gauss-Newton iteration on the whole body (global orientation, joints, translation) with the analytic chain
-#: Jacobian: it replaced a rigid iteration followed by 5 Adam steps through autograd (lower error, 2x less time).
+#: calls, 1 when the inversion's noise is carried from the track's previous frame; S = 20 was 0.2 mm better on
+#: the 4-camera scenes and 1.6 mm on a stereo pair, at 1.4x the time), then one damped Gauss-Newton iteration on
+#: the whole body (global orientation, joints, translation) with the analytic chain Jacobian: it replaced a rigid
+#: iteration followed by 5 Adam steps through autograd (lower error, 2x less time).
 STREAMING_FIT = CalibratedFitConfig(sample_start=10, ddim_step=10, polish_rigid_iters=0,
                                     polish_pose_solver="gauss_newton", polish_pose_gn_iters=1,
                                     polish_pose_gn_damping=0.03, polish_pose_gn_orient=True)
