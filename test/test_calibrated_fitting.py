@@ -503,3 +503,15 @@ def test_streaming_carries_the_inversion_noise_from_a_tracks_fitted_previous_fra
     assert calls == ([2, 1, 1, 2, 1, 1] if carry else [2] * 6)
     newest = fitter.tracks[0].frames[-1]
     assert (newest.prior_noise is not None) == carry
+
+
+def test_point_information_gives_the_gauss_newton_hessian_of_any_point_parameters():
+    from scorehmr_ros.fitting.multiview_guidance import gauss_newton_hessian, point_information
+
+    generator = torch.Generator().manual_seed(11)
+    scale = torch.rand(2, 4, 25, 2, generator=generator, dtype=torch.float64)
+    pixel_jacobian = torch.randn(2, 4, 25, 2, 3, generator=generator, dtype=torch.float64)
+    point_jacobian = torch.randn(2, 25, 3, 7, generator=generator, dtype=torch.float64)  # ∂X/∂ξ, 7 parameters
+    information = point_information(scale, pixel_jacobian)
+    hessian = point_jacobian.flatten(1, 2).transpose(1, 2) @ (information @ point_jacobian).flatten(1, 2)
+    torch.testing.assert_close(hessian, gauss_newton_hessian(scale, pixel_jacobian @ point_jacobian[:, None]))

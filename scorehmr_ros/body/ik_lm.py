@@ -258,7 +258,9 @@ def chain_jacobian(tables: _Tables, chain: PosedChain, num_betas: int,
         blend_generators = skew(right.transpose(-1, -2))  # (B, 23, c, 3, 3) [J_r e_c]×
     joint_rows = tables.openpose_joints
     lever, blend = _levers(tables, chain)
-    d_rot = -skew(lever) @ frames[:, None]  # (B, J' + K, 24, 3, 3)
+    # -[l]ₓ F column by column: F[:, c] × l (one cross product instead of a 3 x 3 product per point and joint)
+    d_rot = torch.linalg.cross(frames.transpose(-1, -2)[:, None], lever[..., None, :],
+                               dim=-1).transpose(-1, -2)  # (B, J' + K, 24, 3, 3)
     d_vec = (R[:, 1:, None] @ blend_generators).flatten(3)  # (B, 23, a, 9)
     num_vertices = tables.vertex_posedirs.shape[2]
     d_rest = (d_vec.transpose(0, 1).flatten(1, 2) @ tables.vertex_posedirs.flatten(2))  # (23, B a, K d)

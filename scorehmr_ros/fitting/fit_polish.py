@@ -29,7 +29,7 @@ from scorehmr_ros.body.ik_lm import body_tables, chain_jacobian, exp_so3, pose_c
 from scorehmr_ros.body.keypoint_body import KeypointBody
 from scorehmr_ros.fitting.multiview_guidance import (
     RigTensors,
-    gauss_newton_hessian,
+    point_information,
     reprojection_terms,
 )
 from scorehmr_ros.geometry.rotations import axis_angle_to_matrix, matrix_to_rot6d, rot6d_to_matrix
@@ -63,8 +63,9 @@ def damped_gauss_newton_step(points_m: torch.Tensor, point_jacobian: torch.Tenso
         batch, num_params = point_jacobian.shape[0], point_jacobian.shape[-1]
         gradient = (terms.gradient.to(dtype).reshape(batch, 1, -1)
                     @ point_jacobian.reshape(batch, -1, num_params))[:, 0]  # (B, K)
-        full = terms.jacobian.to(dtype) @ point_jacobian[:, None]  # (B, V, J, 2, K)
-        hessian = gauss_newton_hessian(terms.scale.to(dtype), full)
+        information = point_information(terms.scale.to(dtype), terms.jacobian.to(dtype))  # (B, J, 3, 3)
+        hessian = (point_jacobian.reshape(batch, -1, num_params).transpose(1, 2)
+                   @ (information @ point_jacobian).reshape(batch, -1, num_params))  # Σ_j dX_jᵀ A_j dX_j
         level = torch.diagonal(hessian, dim1=1, dim2=2).mean(dim=1).clamp_min(1e-9)
         hessian = hessian + (damping * level)[:, None, None] * torch.eye(hessian.shape[-1], dtype=dtype)
         return -torch.linalg.solve(hessian, gradient[..., None])[..., 0]

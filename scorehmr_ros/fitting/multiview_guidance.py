@@ -327,6 +327,13 @@ def gauss_newton_hessian(scale: torch.Tensor, jacobian: torch.Tensor) -> torch.T
     return (rows * scale.reshape(scale.shape[0], -1, 1)).transpose(1, 2) @ rows
 
 
+def point_information(scale: torch.Tensor, jacobian: torch.Tensor) -> torch.Tensor:
+    """A_j = Σ_{v,r} s J_rᵀ J_r per point: (B, V, J, 2) weights and (B, V, J, 2, 3) pixel Jacobians -> (B, J, 3, 3).
+    Parameters that move point j by ∂X_j/∂ξ (3, K) then have H = Σ_j (∂X_j/∂ξ)ᵀ A_j ∂X_j/∂ξ, without the V
+    per-view (2, K) blocks :func:`gauss_newton_hessian` would need."""
+    return ((jacobian * scale[..., None]).transpose(-1, -2) @ jacobian).sum(dim=1)
+
+
 def second_difference_gram(window: int, frame_mask: torch.Tensor | None) -> torch.Tensor:
     """(P, W, W) DᵀD of the masked second-difference operator of equation (3) above (zeros for W < 3)."""
     num = 1 if frame_mask is None else frame_mask.shape[0]
