@@ -122,3 +122,27 @@ def test_landmark_decoding_projects_through_the_roi():
     assert decoded.visibility[0, 0] == pytest.approx(0.5) and decoded.presence[0, 0] == pytest.approx(1.0)
     with pytest.raises(ValueError, match=r"\(1, 195\)"):
         bm.decode_landmarks(raw_landmarks=raw[:, :100], rois=[roi])
+
+
+def test_batched_heatmap_refinement_is_the_per_point_rule():
+    """All people and landmarks at once equal the rule applied point by point (written out here)."""
+    rng = np.random.default_rng(4)
+    heatmaps = rng.normal(-2.0, 3.0, size=(3, 64, 64, 5))
+    points = rng.uniform(-0.1, 1.1, size=(3, 5, 2))
+    points[0, 0] = [-0.005, 0.5]  # truncation toward zero: column 0, inside
+    points[0, 1] = [0.01, 0.999]  # window clipped at the left and bottom edges
+
+    def one_point(x, y, heatmap):
+        col, row = int(x * 64), int(y * 64)
+        if not (0 <= col < 64 and 0 <= row < 64):
+            return x, y
+        rows, cols = np.arange(max(0, row - 3), min(64, row + 4)), np.arange(max(0, col - 3), min(64, col + 4))
+        confidence = 1.0 / (1.0 + np.exp(-heatmap[rows[:, None], cols[None, :]]))
+        if confidence.max() < 0.5:
+            return x, y
+        return (confidence.sum(0) @ cols / confidence.sum() / 64, confidence.sum(1) @ rows / confidence.sum() / 64)
+
+    expected = np.array([[one_point(*points[p, j], heatmaps[p, :, :, j]) for j in range(5)] for p in range(3)])
+    refined = bm.refine_from_heatmaps(points, heatmaps)
+    np.testing.assert_allclose(refined, expected, rtol=0, atol=1e-12)
+    assert not np.allclose(refined, points)  # some points moved

@@ -6,12 +6,15 @@ Renders a generated scene of the simulated ``demo<N>`` rig (N = the largest came
 640 x 480 views, people walking near the centre, the STAND-IN body model) once, then for each camera
 count V feeds the first V cameras of every frame as one synchronized set through
 :class:`~scorehmr_ros.perception.front.PerceptionFront` (BlazePose detector, then the landmarks of
-all people of all views in one batch), one set after the other, as the perception node does, twice in the
-same run: detecting every view of every set (``track_people`` off, the old path) and tracking people from set to
-set (``track_people`` on, the detector only where needed). Reports per-set latency (median and 90th percentile,
-milliseconds), throughput (sets per second of back-to-back processing) and its ratio to the detect-every-set path
-of the same camera count, detector runs per view, people found per view, and the keypoint error: the median over
-matched detections of the mean pixel distance of their confident OpenPose-25 joints to the projected ground truth
+all people of all views in one batch), one set after the other, as the perception node does, three times in the
+same run: the old path as the baseline (the landmark model as shipped, segmentation included, and the detector
+on every view of every set; the crop and heatmap code is today's, so the ratios are conservative), the landmark
+model pruned to the outputs read (``tflite_graph``) with the detector on every set (``track_people`` off), and
+pruned with people tracked from set to set (``track_people`` on, the detector only where needed: the default).
+Reports per-set latency (median and 90th percentile, milliseconds), throughput (sets per second of back-to-back
+processing) and its ratio to the baseline of the same camera count, detector runs per view, people found per
+view, and the keypoint error: the median over matched detections of the mean pixel distance of their confident
+OpenPose-25 joints to the projected ground truth
 (``perception.keypoint_eval.match_detections``). Prints a Markdown table.
 """
 
@@ -42,7 +45,7 @@ class SetTimings:
         people_per_view: mean people with keypoints per view.
         detector_runs_per_view: fraction of (set, view) pairs the detector ran on.
         keypoint_error_px: median over matched detections of their mean joint error (NaN without ground truth).
-        path: "detect every set" or "tracked".
+        path: what ran (e.g. "detect every set", "tracked").
     """
 
     num_cameras: int
@@ -111,10 +114,12 @@ def keypoint_errors_px(result: FrontResult, truth_openpose_m: np.ndarray, camera
 
 
 def time_sets(front: PerceptionFront, sets: list[list[CameraFrame]], *, num_cameras: int,
-              warmup: int = 2, truth_openpose_m: np.ndarray | None = None, cameras: tuple = ()) -> SetTimings:
+              warmup: int = 2, truth_openpose_m: np.ndarray | None = None, cameras: tuple = (),
+              path: str | None = None) -> SetTimings:
     """Run ``front.process`` on the first ``num_cameras`` views of every set; the first ``warmup`` are untimed.
 
     truth_openpose_m: (T, P, 25, 3) ground truth per set with the rig's ``cameras``: keypoint errors are measured.
+    path: the row's label; None: "tracked" or "detect every set" from the front's ``track_people``.
     """
     if not 1 <= num_cameras <= len(sets[0]):
         raise ValueError(f"num_cameras: must be in [1, {len(sets[0])}] (cameras rendered), got {num_cameras}")
@@ -139,18 +144,21 @@ def time_sets(front: PerceptionFront, sets: list[list[CameraFrame]], *, num_came
                       detect_ms=1e3 * np.asarray(detect), keypoints_ms=1e3 * np.asarray(keypoints),
                       people_per_view=float(np.mean(people)), detector_runs_per_view=detected / len(people),
                       keypoint_error_px=float(np.median(errors)) if errors else float("nan"),
-                      path="tracked" if front.config.track_people else "detect every set")
+                      path=path or ("tracked" if front.config.track_people else "detect every set"))
 
 
 def markdown_table(timings: list[SetTimings]) -> str:
-    """One row per camera count and path: sets/s (and its ratio to the detect-every-set row of the same count),
-    latency p50/p90, detector and landmark medians, detector runs per view, people per view, keypoint error."""
-    baseline = {t.num_cameras: t.sets_per_s for t in timings if t.path == "detect every set"}
-    lines = ["| cameras | path | sets/s | vs detect every set | latency p50 ms | latency p90 ms | detector p50 ms "
+    """One row per camera count and path: sets/s (and its ratio to the first row of the same count, the
+    baseline), latency p50/p90, detector and landmark medians, detector runs per view, people per view, keypoint
+    error."""
+    baseline: dict[int, float] = {}
+    for t in timings:
+        baseline.setdefault(t.num_cameras, t.sets_per_s)
+    lines = ["| cameras | path | sets/s | vs the count's first row | latency p50 ms | latency p90 ms | detector p50 ms "
              "| landmarks p50 ms | detector runs per view | people per view | keypoint error px |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for t in timings:
-        ratio = f"{t.sets_per_s / baseline[t.num_cameras]:.2f}x" if t.num_cameras in baseline else "-"
+        ratio = f"{t.sets_per_s / baseline[t.num_cameras]:.2f}x"
         lines.append(f"| {t.num_cameras} | {t.path} | {t.sets_per_s:.1f} | {ratio} | {np.median(t.latency_ms):.1f} | "
                      f"{np.percentile(t.latency_ms, 90):.1f} | {np.median(t.detect_ms):.1f} | "
                      f"{np.median(t.keypoints_ms):.1f} | {t.detector_runs_per_view:.2f} | {t.people_per_view:.2f} | "
@@ -159,6 +167,7 @@ def markdown_table(timings: list[SetTimings]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from scorehmr_ros.perception.backends.blazepose import BlazePoseLandmarker
     from scorehmr_ros.perception.backends.config import DetectorConfig, KeypointConfig
     from scorehmr_ros.perception.backends.factory import build_detector, build_keypoint_estimator
 
@@ -179,11 +188,17 @@ def main(argv: list[str] | None = None) -> int:
     rendered = render_sets(num_cameras=max(args.cameras), num_frames=args.frames, fps=args.fps, seed=args.seed)
     render_s = time.perf_counter() - start
     detector = build_detector(DetectorConfig(num_threads=args.threads))
-    estimator = build_keypoint_estimator(KeypointConfig(num_threads=args.threads))
-    fronts = [PerceptionFront(detector=detector, estimator=estimator, config=FrontConfig(track_people=tracked))
-              for tracked in (False, True)]
+    keypoint_config = KeypointConfig(num_threads=args.threads)
+    estimator = build_keypoint_estimator(keypoint_config)
+    shipped = BlazePoseLandmarker(config=keypoint_config, prune_unused_outputs=False)
+    fronts = {"old: whole model, detect every set":
+              PerceptionFront(detector=detector, estimator=shipped, config=FrontConfig(track_people=False)),
+              "detect every set": PerceptionFront(detector=detector, estimator=estimator,
+                                                  config=FrontConfig(track_people=False)),
+              "tracked": PerceptionFront(detector=detector, estimator=estimator, config=FrontConfig(track_people=True))}
     timings = [time_sets(front, rendered.sets, num_cameras=count, truth_openpose_m=rendered.truth_openpose_m,
-                         cameras=rendered.cameras) for count in args.cameras for front in fronts]
+                         cameras=rendered.cameras, path=path)
+               for count in args.cameras for path, front in fronts.items()]
     load = os.getloadavg()
     sys.stdout.write(f"demo{max(args.cameras)} rig, 640x480 views, 2 people, {args.frames} frames rendered in "
                      f"{render_s:.1f} s; PerceptionFront (BlazePose detector + landmarks), {args.threads} threads, "

@@ -24,6 +24,7 @@ import numpy as np
 
 from scorehmr_ros.perception.backends import blazepose_math as bm
 from scorehmr_ros.perception.backends.config import DetectorConfig, KeypointConfig
+from scorehmr_ros.perception.backends.tflite_graph import prune_tflite_outputs
 from scorehmr_ros.perception.backends.types import (
     PerceptionError,
     PersonDetections,
@@ -38,6 +39,10 @@ AUX_CENTER, AUX_SCALE_POINT = 33, 34
 #: Model files inside the installed mediapipe package.
 BUNDLED_DETECTOR = "modules/pose_detection/pose_detection.tflite"
 BUNDLED_LANDMARKER = "modules/pose_landmark/pose_landmark_full.tflite"
+#: The landmark model's outputs we read (MediaPipe's names): landmarks (N, 195) = 39 x (x, y, z, visibility,
+#: presence) in crop px, pose presence logit (N, 1), heatmap logits (N, 64, 64, 39). Not read, so pruned away:
+#: Identity_2, the 256 x 256 segmentation, and Identity_4, the world landmarks.
+LANDMARK_OUTPUTS = ("Identity", "Identity_1", "Identity_3")
 
 
 def bundled_model_path(relative: str) -> Path:
@@ -53,8 +58,9 @@ def bundled_model_path(relative: str) -> Path:
     return path
 
 
-def make_tflite_interpreter(model_path: Path, *, num_threads: int):
-    """A TFLite interpreter for ``model_path`` (ai-edge-litert, else tflite-runtime)."""
+def make_tflite_interpreter(model_path: Path, *, num_threads: int, model_content: bytes | None = None):
+    """A TFLite interpreter for ``model_path``, or for ``model_content`` (the model's bytes) when given
+    (ai-edge-litert, else tflite-runtime)."""
     try:
         from ai_edge_litert.interpreter import Interpreter
     except ImportError:
@@ -62,22 +68,34 @@ def make_tflite_interpreter(model_path: Path, *, num_threads: int):
             from tflite_runtime.interpreter import Interpreter
         except ImportError as error:
             raise PerceptionError("no TFLite runtime: install ai-edge-litert (requirements/core.txt)") from error
+    if model_content is not None:
+        return Interpreter(model_content=model_content, num_threads=num_threads)
     return Interpreter(model_path=str(model_path), num_threads=num_threads)
 
 
 class _TfliteModel:
-    """One TFLite model with a float input; runs a batch, resizing the input when the batch changes."""
+    """One TFLite model with a float input; runs a batch, resizing the input when the batch changes.
 
-    def __init__(self, model_path: Path, *, num_threads: int) -> None:
-        self._interpreter = make_tflite_interpreter(model_path, num_threads=num_threads)
+    ``outputs``: the output names to compute (the model is pruned to them, :mod:`tflite_graph`); None: all.
+    """
+
+    def __init__(self, model_path: Path, *, num_threads: int, outputs: Sequence[str] | None = None) -> None:
+        content = None
+        if outputs is not None:
+            try:
+                content = prune_tflite_outputs(model_path.read_bytes(), outputs)
+            except PerceptionError as error:
+                raise PerceptionError(f"{model_path}: {error}") from error
+        self._interpreter = make_tflite_interpreter(model_path, num_threads=num_threads, model_content=content)
         self._interpreter.allocate_tensors()
         self._input = self._interpreter.get_input_details()[0]
         self._outputs = sorted(self._interpreter.get_output_details(), key=lambda d: d["name"])
+        self.output_names = [d["name"] for d in self._outputs]
         self.input_shape = tuple(int(v) for v in self._input["shape"])
         self._batch = self.input_shape[0]
 
     def run(self, batch: np.ndarray) -> list[np.ndarray]:
-        """(N, H, W, 3) float32 -> outputs sorted by tensor name (Identity, Identity_1, ...)."""
+        """(N, H, W, 3) float32 -> outputs sorted by tensor name (``output_names``: Identity, Identity_1, ...)."""
         if batch.shape[0] != self._batch:
             self._interpreter.resize_tensor_input(self._input["index"], list(batch.shape))
             self._interpreter.allocate_tensors()
@@ -98,12 +116,14 @@ def detector_input(image_bgr: np.ndarray) -> tuple[np.ndarray, bm.Letterbox]:
     return warped.astype(np.float32) / 127.5 - 1.0, box
 
 
-def landmark_input(image_rgb: np.ndarray, roi: bm.RotatedRoi) -> np.ndarray:
-    """(256, 256, 3) float32 RGB in [0, 1]: the rotated square ROI, edge pixels replicated outside the image."""
+def landmark_input(image_bgr: np.ndarray, roi: bm.RotatedRoi) -> np.ndarray:
+    """(256, 256, 3) float32 RGB in [0, 1]: the rotated square ROI, edge pixels replicated outside the image.
+    The crop is cut from the BGR image and then turned to RGB: the same pixels as converting the whole image first
+    (the interpolation is per channel), without converting a whole HD image per person."""
     size = bm.LANDMARK_INPUT_SIZE_PX
-    crop = cv2.warpAffine(image_rgb, roi.image_to_crop_affine(size), (size, size), flags=cv2.INTER_LINEAR,
+    crop = cv2.warpAffine(image_bgr, roi.image_to_crop_affine(size), (size, size), flags=cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_REPLICATE)
-    return crop.astype(np.float32) / 255.0
+    return cv2.cvtColor(crop, cv2.COLOR_BGR2RGB).astype(np.float32) / 255.0
 
 
 def alignment_box_xyxy_px(keypoints_px: np.ndarray) -> np.ndarray:
@@ -148,15 +168,20 @@ class BlazePoseLandmarker:
     """BlazePose landmarks (``pose_landmark_full.tflite``) for given people, all views in one batch.
 
     A person's crop comes from the detector's alignment keypoints when present (rotation-aware, as
-    MediaPipe does), else from its box (upright square, long side x box_padding).
+    MediaPipe does), else from its box (upright square, long side x box_padding). The model runs pruned to
+    ``LANDMARK_OUTPUTS`` (``prune_unused_outputs`` False: as shipped, e.g. for a benchmark's baseline).
     """
 
     layout = LAYOUT
 
-    def __init__(self, *, config: KeypointConfig) -> None:
+    def __init__(self, *, config: KeypointConfig, prune_unused_outputs: bool = True) -> None:
         self.config = config.validate()
         path = Path(config.model_path) if config.model_path else bundled_model_path(BUNDLED_LANDMARKER)
-        self._model = _TfliteModel(path, num_threads=config.num_threads)
+        self._model = _TfliteModel(path, num_threads=config.num_threads,
+                                   outputs=LANDMARK_OUTPUTS if prune_unused_outputs else None)
+        missing = sorted(set(LANDMARK_OUTPUTS) - set(self._model.output_names))
+        if missing:
+            raise PerceptionError(f"{path}: outputs {self._model.output_names}, expected {list(LANDMARK_OUTPUTS)}")
         if self._model.input_shape[1:] != (bm.LANDMARK_INPUT_SIZE_PX, bm.LANDMARK_INPUT_SIZE_PX, 3):
             raise PerceptionError(f"{path}: expected a 256 x 256 x 3 landmark model, "
                                   f"input is {self._model.input_shape}")
@@ -174,12 +199,13 @@ class BlazePoseLandmarker:
         if len(detections) != len(images_bgr):
             raise ValueError(f"got {len(images_bgr)} images but {len(detections)} detection sets")
         rois = [self.rois_for(d) for d in detections]
-        crops = [landmark_input(cv2.cvtColor(image, cv2.COLOR_BGR2RGB), roi)
+        crops = [landmark_input(image, roi)
                  for image, view_rois in zip(images_bgr, rois, strict=True) if view_rois for roi in view_rois]
         if not crops:
             return [PersonKeypoints.empty(LAYOUT) for _ in images_bgr]
-        outputs = self._model.run(np.stack(crops))
-        raw_landmarks, presence, heatmaps = outputs[0], outputs[1].reshape(-1), outputs[3]
+        outputs = dict(zip(self._model.output_names, self._model.run(np.stack(crops)), strict=True))
+        raw_landmarks, presence, heatmaps = (outputs[name] for name in LANDMARK_OUTPUTS)
+        presence = presence.reshape(-1)
         flat_rois = [roi for view_rois in rois for roi in view_rois]
         landmarks = bm.decode_landmarks(raw_landmarks=raw_landmarks, rois=flat_rois, heatmap_logits=heatmaps)
         results, start = [], 0

@@ -259,29 +259,46 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
 def refine_from_heatmap(points_norm: np.ndarray, heatmap_logits: np.ndarray, *,
                         kernel_size: int = HEATMAP_KERNEL_SIZE,
                         min_confidence: float = HEATMAP_MIN_CONFIDENCE) -> np.ndarray:
-    """RefineLandmarksFromHeatmap for one person: (L, 2) crop-normalised points, (h, w, L) logits -> (L, 2).
+    """:func:`refine_from_heatmaps` for one person: (L, 2) crop-normalised points, (h, w, L) logits -> (L, 2)."""
+    return refine_from_heatmaps(np.asarray(points_norm)[None], np.asarray(heatmap_logits)[None],
+                                kernel_size=kernel_size, min_confidence=min_confidence)[0]
+
+
+def refine_from_heatmaps(points_norm: np.ndarray, heatmap_logits: np.ndarray, *,
+                         kernel_size: int = HEATMAP_KERNEL_SIZE,
+                         min_confidence: float = HEATMAP_MIN_CONFIDENCE) -> np.ndarray:
+    """RefineLandmarksFromHeatmap for P people at once: (P, L, 2) crop-normalised points, (P, h, w, L) logits ->
+    (P, L, 2).
 
     Each point moves to the sigmoid-weighted mean cell of the kernel around it (cells outside the
     heatmap skipped) when the window's largest confidence reaches ``min_confidence``. As in
     MediaPipe, the mean cell index divided by the heatmap size is the new coordinate (no half-cell
-    offset); points outside the heatmap stay.
+    offset); points outside the heatmap stay. All windows are gathered in one indexing (cells outside the
+    heatmap weigh 0, which is skipping them: every cell inside has a confidence > 0).
     """
-    height, width, count = heatmap_logits.shape
-    if points_norm.shape != (count, 2):
-        raise ValueError(f"points_norm must be ({count}, 2) for a heatmap with {count} layers, got {points_norm.shape}")
+    num, height, width, count = heatmap_logits.shape
+    if points_norm.shape != (num, count, 2):
+        raise ValueError(f"points_norm must be ({num}, {count}, 2) for {num} heatmaps with {count} layers, got "
+                         f"{points_norm.shape}")
     refined = np.array(points_norm, dtype=np.float64)
-    offset = (kernel_size - 1) // 2
-    for index, (x, y) in enumerate(refined):
-        col, row = int(x * width), int(y * height)  # C++ float -> int truncates toward zero
-        if not (0 <= col < width and 0 <= row < height):
-            continue
-        rows = np.arange(max(0, row - offset), min(height, row + offset + 1))
-        cols = np.arange(max(0, col - offset), min(width, col + offset + 1))
-        confidence = sigmoid(heatmap_logits[rows[:, None], cols[None, :], index])
-        total = confidence.sum()
-        if confidence.max() >= min_confidence and total > 0:
-            refined[index] = (confidence.sum(axis=0) @ cols / total / width,
-                              confidence.sum(axis=1) @ rows / total / height)
+    cols = np.trunc(refined[..., 0] * width).astype(np.int64)  # C++ float -> int truncates toward zero
+    rows = np.trunc(refined[..., 1] * height).astype(np.int64)
+    inside = (cols >= 0) & (cols < width) & (rows >= 0) & (rows < height)  # (P, L)
+    offsets = np.arange(kernel_size) - (kernel_size - 1) // 2
+    window_rows, window_cols = rows[..., None] + offsets, cols[..., None] + offsets  # (P, L, k)
+    row_ok = (window_rows >= 0) & (window_rows < height)
+    col_ok = (window_cols >= 0) & (window_cols < width)
+    person = np.arange(num)[:, None, None, None]
+    layer = np.arange(count)[None, :, None, None]
+    logits = heatmap_logits[person, np.clip(window_rows, 0, height - 1)[..., :, None],
+                            np.clip(window_cols, 0, width - 1)[..., None, :], layer]  # (P, L, k, k)
+    confidence = sigmoid(logits) * (row_ok[..., :, None] & col_ok[..., None, :])
+    total = confidence.sum(axis=(-2, -1))
+    move = inside & (confidence.max(axis=(-2, -1)) >= min_confidence) & (total > 0)
+    safe_total = np.where(total > 0, total, 1.0)
+    mean_col = (confidence.sum(axis=-2) * window_cols).sum(axis=-1) / safe_total
+    mean_row = (confidence.sum(axis=-1) * window_rows).sum(axis=-1) / safe_total
+    refined[move] = np.stack([mean_col / width, mean_row / height], axis=-1)[move]
     return refined
 
 
@@ -301,8 +318,7 @@ def decode_landmarks(*, raw_landmarks: np.ndarray, rois: list[RotatedRoi], heatm
     values = raw.reshape(len(rois), LANDMARK_NUM_LANDMARKS, LANDMARK_VALUES_PER_LANDMARK)
     points_norm = values[:, :, :2] / crop_size_px
     if heatmap_logits is not None:
-        points_norm = np.stack([refine_from_heatmap(p, h) for p, h in zip(points_norm, heatmap_logits, strict=True)]) \
-            if rois else points_norm
+        points_norm = refine_from_heatmaps(points_norm, np.asarray(heatmap_logits)) if rois else points_norm
     points = np.stack([roi.crop_to_image_px(p * crop_size_px, crop_size_px)
                        for roi, p in zip(rois, points_norm, strict=True)]) \
         if rois else np.zeros((0, LANDMARK_NUM_LANDMARKS, 2))
