@@ -188,3 +188,22 @@ def test_two_view_dlt_agrees_with_opencv():
                                         xy[0][seen].T, xy[1][seen].T)
     opencv = (homogeneous[:3] / homogeneous[3]).T
     np.testing.assert_allclose(ours, opencv, atol=2e-3)  # same rows; OpenCV fixes |X| = 1, we fix w = 1
+
+
+def test_dlt_solves_the_weighted_least_squares_of_each_point():
+    """The closed-form 3x3 solve against numpy's least squares on the stacked DLT rows, point by point."""
+    projections = projection_matrices(ring_rig(num_cameras=4).cameras)
+    rng = np.random.default_rng(8)
+    xy = rng.normal(scale=0.3, size=(4, 3, 5, 2))
+    weights = rng.uniform(0.2, 1.0, size=(4, 3, 5)) * (rng.uniform(size=(4, 3, 5)) > 0.3)
+    points = triangulate_dlt(xy, weights, projections)
+    for p in range(3):
+        for j in range(5):
+            w = weights[:, p, j]
+            if (w > 0).sum() < 2:
+                assert np.all(np.isnan(points[p, j]))
+                continue
+            rows = np.concatenate([w[v] * (xy[v, p, j, :, None] * projections[v, 2] - projections[v, :2])
+                                   for v in range(4)])  # (2V, 4)
+            expected = np.linalg.lstsq(rows[:, :3], -rows[:, 3], rcond=None)[0]
+            np.testing.assert_allclose(points[p, j], expected, rtol=1e-9, atol=1e-12)

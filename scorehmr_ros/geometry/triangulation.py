@@ -194,13 +194,21 @@ def triangulate_dlt(xy_normalized: np.ndarray, weights: np.ndarray, projections:
     xy = np.where(w[..., None] > 0, xy_normalized, 0.0)
     proj = projections.reshape((projections.shape[0],) + (1,) * len(batch) + (3, 4))
     rows = (xy[..., :, None] * proj[..., 2:3, :] - proj[..., 0:2, :]) * w[..., None, None]  # (V, ..., 2, 4)
-    normal = np.einsum("v...ri,v...rj->...ij", rows[..., :3], rows[..., :3])  # (..., 3, 3)
-    rhs = -np.einsum("v...ri,v...r->...i", rows[..., :3], rows[..., 3])  # (..., 3)
+    rows = np.moveaxis(rows, 0, -3).reshape(batch + (-1, 4))  # (..., 2V, 4): A = [A_X | a_4]
+    normal = np.swapaxes(rows[..., :3], -1, -2) @ rows  # (..., 3, 4): [A_Xᵀ A_X | A_Xᵀ a_4]
+    # the symmetric 3x3 solve in closed form (adjugate / determinant): one matmul and a few elementwise products
+    # instead of numpy's batched LAPACK solve and det, which cost more than the arithmetic at these sizes
+    m00, m01, m02, m11, m12, m22 = (normal[..., i, j] for i, j in ((0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2)))
+    r0, r1, r2 = (-normal[..., i, 3] for i in range(3))
+    a00, a01, a02 = m11 * m22 - m12 * m12, m02 * m12 - m01 * m22, m01 * m12 - m02 * m11
+    a11, a12, a22 = m00 * m22 - m02 * m02, m01 * m02 - m00 * m12, m00 * m11 - m01 * m01
+    det = m00 * a00 + m01 * a01 + m02 * a02
     # conditioning: det(M) against the cube of its mean eigenvalue (both 0 for parallel rays)
-    mean_eigenvalue = np.trace(normal, axis1=-2, axis2=-1) / 3.0
-    ok = (np.sum(w > 0, axis=0) >= 2) & (np.linalg.det(normal) > _MIN_CONDITION * mean_eigenvalue**3)
-    safe = np.where(ok[..., None, None], normal, np.eye(3))
-    points = np.linalg.solve(safe, rhs[..., None])[..., 0]
+    mean_eigenvalue = (m00 + m11 + m22) / 3.0
+    ok = (np.sum(w > 0, axis=0) >= 2) & (det > _MIN_CONDITION * mean_eigenvalue**3)
+    inverse_det = 1.0 / np.where(ok, det, 1.0)
+    points = np.stack([a00 * r0 + a01 * r1 + a02 * r2, a01 * r0 + a11 * r1 + a12 * r2,
+                       a02 * r0 + a12 * r1 + a22 * r2], axis=-1) * inverse_det[..., None]
     return np.where(ok[..., None], points, np.nan)
 
 
