@@ -79,6 +79,8 @@ def test_what_cannot_run_here_says_why():
         check_available("eager", "cpu", "fp16")
     with pytest.raises(BackendUnavailableError, match="CUDA devices only"):
         check_available("torch_tensorrt", "cpu", "fp32")
+    with pytest.raises(BackendUnavailableError, match="cuda_graph runs on CUDA devices only"):
+        check_available("cuda_graph", "cpu", "fp32")
     with pytest.raises(ValueError, match="expected one of"):
         check_available("tensorflow", "cpu", "fp32")
     if not torch.cuda.is_available():
@@ -93,7 +95,7 @@ def test_auto_picks_the_fastest_passing_backend_and_logs_one_line(tmp_path, capl
                                   config=AccelConfig(), cache=EngineCache(tmp_path))
     assert set(selection.times_ms) == {"eager", "onnxruntime"}  # what runs on this CPU
     assert selection.engine.backend == min(selection.times_ms, key=selection.times_ms.get)
-    assert "compile" in selection.rejected and "torch_tensorrt" in selection.rejected
+    assert {"compile", "torch_tensorrt", "cuda_graph"} <= set(selection.rejected)
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("accel denoiser")]
     assert len(lines) == 1 and selection.engine.backend in lines[0] and "torch_tensorrt:" in lines[0]
 
@@ -241,7 +243,8 @@ def test_torch_compile_matches_eager(tmp_path):
 @pytest.mark.requires_cuda
 @pytest.mark.parametrize("backend,precision", [("eager", "fp16"), ("compile", "fp32"), ("onnxruntime", "fp32"),
                                                ("onnxruntime", "fp16"), ("torch_tensorrt", "fp32"),
-                                               ("torch_tensorrt", "fp16")])
+                                               ("torch_tensorrt", "fp16"), ("cuda_graph", "fp32"),
+                                               ("cuda_graph", "fp16")])
 def test_gpu_backends_match_eager(backend, precision, tmp_path):
     if backend == "torch_tensorrt" and importlib.util.find_spec("torch_tensorrt") is None:
         pytest.skip("torch_tensorrt is not installed (requirements/gpu.txt)")
@@ -279,3 +282,32 @@ def test_pare_on_gpu_backends_matches_eager(backend, precision, tmp_path):
     eager = EagerEngine(PareNetwork(model), spec)
     inputs = spec.examples(3, seed=3)
     assert relative_difference(eager(**inputs), engine(**inputs)) <= PARITY_TOLERANCE[precision]
+
+
+def test_batch_buckets_of_the_cuda_graph_engine():
+    from scorehmr_ros.accel.engine import batch_bucket
+
+    assert [batch_bucket(b, 100) for b in (1, 2, 3, 4, 5, 8, 9, 64, 65, 100)] == [1, 2, 4, 4, 8, 8, 16, 64, 100, 100]
+    with pytest.raises(EngineError, match="takes 1 to 100"):
+        batch_bucket(101, 100)
+
+
+@pytest.mark.requires_cuda
+def test_cuda_graph_engine_replays_new_inputs_in_every_bucket():
+    from scorehmr_ros.accel.engine import CudaGraphEngine
+
+    diffusion = small_diffusion(SMALL_COND)
+    spec = denoiser_spec(SMALL_COND, timesteps=100)
+    engine = CudaGraphEngine(diffusion.model, spec, device="cuda")
+    eager = EagerEngine(diffusion.model, spec)
+    for seed, batch in enumerate((3, 4, 3, 1, 5, 4)):  # buckets 4, 4, 4, 1, 8, 4: replays after the first capture
+        inputs = spec.examples(batch, seed=seed)
+        assert relative_difference(eager(**inputs), engine(**inputs)) <= PARITY_TOLERANCE["fp32"]
+    assert sorted(engine._graphs) == [1, 4, 8]
+
+
+def test_the_cli_offers_every_backend():
+    from scorehmr_ros.accel.engine import BACKENDS
+    from scorehmr_ros.cli.engines_cli import BACKEND_CHOICES
+
+    assert BACKEND_CHOICES == BACKENDS

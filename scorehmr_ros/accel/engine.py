@@ -13,8 +13,12 @@ Backends (``BACKENDS``):
                     then CPU (``providers`` overrides); the export lives in the engine cache
     torch_tensorrt  ``torch_tensorrt.compile(ir="dynamo")`` with a dynamic-batch profile, saved as an exported
                     program in the engine cache (optional extra: requirements/gpu.txt, CUDA only)
-Precisions: ``fp32`` everywhere; ``fp16`` on CUDA devices only (eager, compile, torch_tensorrt, and onnxruntime
-through the TensorRT execution provider).
+    cuda_graph      the module's forward captured as CUDA graphs, one per batch bucket (1, 2, 4, ... up to
+                    ``max_batch``: a call is padded up to its bucket, rows being independent in an eval-mode
+                    network), replayed with one launch instead of one per kernel (CUDA only; the small denoiser's
+                    calls are launch-bound on a GPU)
+Precisions: ``fp32`` everywhere; ``fp16`` on CUDA devices only (eager, compile, cuda_graph, torch_tensorrt, and
+onnxruntime through the TensorRT execution provider).
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from torch import nn
 
 from scorehmr_ros.base.onnx_runtime import session_options
 
-BACKENDS = ("eager", "compile", "onnxruntime", "torch_tensorrt")
+BACKENDS = ("eager", "compile", "onnxruntime", "torch_tensorrt", "cuda_graph")
 PRECISIONS = ("fp32", "fp16")
 #: ONNX opset of our exports (ONNX Runtime 1.32 runs up to 23; 17 has LayerNormalization).
 ONNX_OPSET = 17
@@ -125,6 +129,8 @@ def check_device_precision(backend: str, device: str, precision: str) -> None:
 def check_available(backend: str, device: str, precision: str) -> None:
     """Raise BackendUnavailableError, saying why, when ``backend`` cannot run ``precision`` on ``device`` here."""
     check_device_precision(backend, device, precision)
+    if backend == "cuda_graph" and not device.startswith("cuda"):
+        raise BackendUnavailableError("cuda_graph runs on CUDA devices only")
     if backend == "torch_tensorrt":
         if not device.startswith("cuda"):
             raise BackendUnavailableError("torch_tensorrt runs on CUDA devices only")
@@ -212,6 +218,52 @@ class CompileEngine(EagerEngine):
     def __init__(self, module: nn.Module, spec: EngineSpec, *, device: str = "cpu", precision: str = "fp32") -> None:
         super().__init__(module, spec, device=device, precision=precision)
         self.module = torch.compile(self.module, dynamic=True)
+
+
+def batch_bucket(batch: int, max_batch: int) -> int:
+    """The captured batch a call of ``batch`` rows runs at: the next power of two, at most ``max_batch``."""
+    if not 1 <= batch <= max_batch:
+        raise EngineError(f"batch {batch}: this engine takes 1 to {max_batch}")
+    return min(1 << (batch - 1).bit_length(), max_batch)
+
+
+class CudaGraphEngine(EagerEngine):
+    """The module's forward captured as one CUDA graph per batch bucket (:func:`batch_bucket`), captured on first use
+    of the bucket. A call copies its inputs into the bucket's static buffers (padding rows repeat the last row),
+    replays the graph and returns copies of the outputs' first ``batch`` rows. The module must treat rows
+    independently (true of eval-mode networks: no batch statistics)."""
+
+    backend = "cuda_graph"
+
+    def __init__(self, module: nn.Module, spec: EngineSpec, *, device: str = "cuda", precision: str = "fp32") -> None:
+        check_available(self.backend, device, precision)
+        super().__init__(module, spec, device=device, precision=precision)
+        self._graphs: dict[int, tuple[torch.cuda.CUDAGraph, list[torch.Tensor], tuple[torch.Tensor, ...]]] = {}
+
+    def _capture(self, bucket: int, inputs: list[torch.Tensor]):
+        static = [tensor[:1].expand(bucket, *tensor.shape[1:]).clone() for tensor in inputs]
+        stream = torch.cuda.Stream(device=self.device)
+        stream.wait_stream(torch.cuda.current_stream(self.device))
+        with torch.cuda.stream(stream):  # warm-up off the capture (lazy initialisation, cuBLAS workspaces)
+            for _ in range(2):
+                self.module(*static)
+        torch.cuda.current_stream(self.device).wait_stream(stream)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            outputs = _as_tuple(self.module(*static))
+        self._graphs[bucket] = (graph, static, outputs)
+        return self._graphs[bucket]
+
+    def _run(self, inputs: list[torch.Tensor]) -> Sequence[torch.Tensor]:
+        batch = inputs[0].shape[0]
+        bucket = batch_bucket(batch, self.spec.max_batch)
+        graph, static, outputs = self._graphs.get(bucket) or self._capture(bucket, inputs)
+        for buffer, tensor in zip(static, inputs, strict=True):
+            buffer[:batch].copy_(tensor)
+            if batch < bucket:
+                buffer[batch:].copy_(tensor[-1:].expand(bucket - batch, *tensor.shape[1:]))
+        graph.replay()
+        return tuple(output[:batch].clone() for output in outputs)
 
 
 class _Positional(nn.Module):

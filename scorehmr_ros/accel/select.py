@@ -19,6 +19,7 @@ from scorehmr_ros.accel.engine import (
     BACKENDS,
     BackendUnavailableError,
     CompileEngine,
+    CudaGraphEngine,
     EagerEngine,
     Engine,
     EngineError,
@@ -117,6 +118,8 @@ def build_engine(module: nn.Module, spec: EngineSpec, *, name: str, backend: str
         return EagerEngine(module, spec, device=device, precision=precision)
     if backend == "compile":
         return CompileEngine(module, spec, device=device, precision=precision)
+    if backend == "cuda_graph":
+        return CudaGraphEngine(module, spec, device=device, precision=precision)
     check_available(backend, device, precision)  # before the cache makes a folder for an engine that cannot run
     cache = cache or EngineCache()
     key = EngineKey(module=name, model_sha256=model_hash(module), spec=spec, backend=backend, precision=precision,
