@@ -93,3 +93,33 @@ def test_mesh_markers_serialized_from_numpy_equal_rclpy_serialization():
     with pytest.raises(ValueError, match="points_m"):
         marker_array_cdr([MarkerFields(stamp_ns=1, frame_id="f", ns="n", id=1, type=0, action=0,
                                        points_m=np.zeros((4, 2)))])
+
+
+def test_transforms_in_one_batch_equal_one_at_a_time_and_refuse_what_is_not_rigid():
+    from scorehmr_ros.geometry.transforms import make_transform
+    from scorehmr_ros.ros.geometry_conversions import (
+        MessageConversionError,
+        matrices_to_transforms,
+        matrix_to_transform,
+    )
+
+    rng = np.random.default_rng(2)
+    rotations = [np.linalg.qr(rng.normal(size=(3, 3)))[0] for _ in range(4)]
+    matrices = np.stack([make_transform(R * np.sign(np.linalg.det(R)), rng.normal(size=3)) for R in rotations])
+    names = [f"frame_{n}" for n in range(4)]
+    batch = matrices_to_transforms(matrices, parent_frames=["map"] * 4, child_frames=names, stamps_ns=[5, 6, 7, 8])
+    one = [matrix_to_transform(T, parent_frame="map", child_frame=c, stamp_ns=s)
+           for T, c, s in zip(matrices, names, [5, 6, 7, 8], strict=True)]
+    assert batch == one
+    matrices[2, :3, :3] *= 1.01  # scaled: not a rotation
+    with pytest.raises(MessageConversionError, match="transform map -> frame_2: not a rigid transform"):
+        matrices_to_transforms(matrices, parent_frames=["map"] * 4, child_frames=names, stamps_ns=[5, 6, 7, 8])
+
+
+def test_every_published_frame_is_recognised_as_a_body_frame_and_camera_frames_are_not():
+    from scorehmr_ros.ros.body_outputs import is_body_frame
+
+    transforms = body_transforms([body(4), body(12)], frame_id="map")
+    assert len(transforms) == 50 and all(is_body_frame(t.child_frame_id) for t in transforms)
+    for frame in ("map", "base_link", "cam0_optical_frame", "body_", "body_x", "pelvis", "head_4_optical", "odom"):
+        assert not is_body_frame(frame), frame

@@ -8,6 +8,7 @@ gets a DELETE so nothing lingers in RViz.
 from __future__ import annotations
 
 import colorsys
+import re
 
 import numpy as np
 from builtin_interfaces.msg import Duration
@@ -19,7 +20,7 @@ from scorehmr_ros.body.body_frames import SMPL_JOINT_NAMES, body_frames, rep155_
 from scorehmr_ros.body.body_state import BodyEstimate, TrackingState
 from scorehmr_ros.body.joint_counts import SMPL_PARENTS
 from scorehmr_ros.body.mesh_decimation import DecimatedMesh
-from scorehmr_ros.ros.geometry_conversions import matrix_to_transform, ns_to_stamp
+from scorehmr_ros.ros.geometry_conversions import matrices_to_transforms, ns_to_stamp
 from scorehmr_ros.ros.marker_cdr import marker_array_cdr, marker_fields
 
 MESH_NAMESPACE = "smpl_mesh"
@@ -99,6 +100,25 @@ def skeleton_markers(bodies: list[BodyEstimate], *, frame_id: str, line_width_m:
     return markers
 
 
+def body_frame_name(track_id: int) -> str:
+    """The TF frame of a body: ``body_<id>``."""
+    return f"body_{track_id}"
+
+
+def joint_frame_name(joint: int, track_id: int) -> str:
+    """The TF frame of SMPL joint ``joint`` of a body: ``<REP-155 joint name>_<id>``."""
+    return f"{rep155_joint_name(SMPL_JOINT_NAMES[joint])}_{track_id}"
+
+
+_BODY_FRAME = re.compile("(body|" + "|".join(re.escape(rep155_joint_name(name)) for name in SMPL_JOINT_NAMES)
+                         + r")_\d+")
+
+
+def is_body_frame(frame: str) -> bool:
+    """Whether ``frame`` is one of the frames :func:`body_transforms` publishes (a body's or one of its joints')."""
+    return _BODY_FRAME.fullmatch(frame) is not None
+
+
 def body_transforms(bodies: list[BodyEstimate], *, frame_id: str, joint_frames: bool = True) -> list:
     """REP-155 TF: ``frame_id`` -> ``body_<id>`` -> ``<joint>_<id>`` for every live body (smpl24 joints)."""
     live = [body for body in bodies if body.tracking_state != TrackingState.TERMINATED]
@@ -107,14 +127,16 @@ def body_transforms(bodies: list[BodyEstimate], *, frame_id: str, joint_frames: 
     rotations = np.stack([body.rotations for body in live])
     joints = np.stack([body.joints_world_m for body in live])
     T_world_body, T_body_joint = body_frames(rotations, joints)
-    transforms = []
+    matrices, parents, children, stamps = [], [], [], []
     for index, body in enumerate(live):
-        body_frame = f"body_{body.track_id}"
-        transforms.append(matrix_to_transform(T_world_body[index], parent_frame=frame_id, child_frame=body_frame,
-                                              stamp_ns=body.stamp_ns))
+        body_frame = body_frame_name(body.track_id)
+        matrices.append(T_world_body[index][None])
+        parents.append(frame_id)
+        children.append(body_frame)
         if joint_frames:
-            transforms += [matrix_to_transform(T_body_joint[index, joint], parent_frame=body_frame,
-                                               child_frame=f"{rep155_joint_name(name)}_{body.track_id}",
-                                               stamp_ns=body.stamp_ns)
-                           for joint, name in enumerate(SMPL_JOINT_NAMES)]
-    return transforms
+            matrices.append(T_body_joint[index])
+            parents += [body_frame] * len(SMPL_JOINT_NAMES)
+            children += [joint_frame_name(joint, body.track_id) for joint in range(len(SMPL_JOINT_NAMES))]
+        stamps += [body.stamp_ns] * (1 + (len(SMPL_JOINT_NAMES) if joint_frames else 0))
+    return matrices_to_transforms(np.concatenate(matrices), parent_frames=parents, child_frames=children,
+                                  stamps_ns=stamps)

@@ -123,13 +123,43 @@ def matrix_to_transform(
         T = check_rigid_transform(T_parent_child, name=f"transform {parent_frame} -> {child_frame}")
     except TransformError as error:
         raise MessageConversionError(str(error)) from error
+    return _transform_msg(T[:3, 3], matrix_to_quaternion_xyzw(T[:3, :3]), parent_frame=parent_frame,
+                          child_frame=child_frame, stamp_ns=stamp_ns)
+
+
+def matrices_to_transforms(T_parent_child: np.ndarray, *, parent_frames: list[str], child_frames: list[str],
+                           stamps_ns: list[int], atol: float = 1e-6) -> list[TransformStamped]:
+    """(N, 4, 4) rigid transforms -> N TransformStamped, as :func:`matrix_to_transform` each, checked and turned into
+    quaternions in one batch (a body's 25 frames per set: one ``allclose`` per frame cost more than the rest)."""
+    T = np.asarray(T_parent_child, dtype=np.float64)
+    count = len(child_frames)
+    if T.shape != (count, 4, 4) or len(parent_frames) != count or len(stamps_ns) != count:
+        raise MessageConversionError(f"transforms: expected ({count}, 4, 4) matrices and {count} parent frames and "
+                                     f"stamps, got {T.shape}, {len(parent_frames)}, {len(stamps_ns)}")
+    R = T[:, :3, :3]
+    eye, last_row = np.eye(3), np.array([0.0, 0.0, 0.0, 1.0])
+    # the tolerances of check_rigid_transform's np.allclose (atol + 1e-5 |expected|), elementwise
+    orthonormal = np.all(np.abs(R @ R.transpose(0, 2, 1) - eye) <= atol + 1e-5 * eye, axis=(1, 2))
+    rigid = (np.all(np.isfinite(T), axis=(1, 2)) & orthonormal & (np.linalg.det(R) > 0)
+             & np.all(np.abs(T[:, 3] - last_row) <= 1e-8 + 1e-5 * last_row, axis=1))
+    if not np.all(rigid):
+        bad = int(np.argmin(rigid))
+        raise MessageConversionError(f"transform {parent_frames[bad]} -> {child_frames[bad]}: not a rigid transform "
+                                     "(the rotation block must be orthonormal with det +1, the last row [0, 0, 0, 1])")
+    quaternions = matrix_to_quaternion_xyzw(R)
+    return [_transform_msg(T[n, :3, 3], quaternions[n], parent_frame=parent_frames[n], child_frame=child_frames[n],
+                           stamp_ns=stamps_ns[n]) for n in range(count)]
+
+
+def _transform_msg(translation: np.ndarray, quaternion_xyzw: np.ndarray, *, parent_frame: str, child_frame: str,
+                   stamp_ns: int) -> TransformStamped:
     msg = TransformStamped()
     msg.header.stamp = ns_to_stamp(stamp_ns)
     msg.header.frame_id = parent_frame
     msg.child_frame_id = child_frame
-    msg.transform.translation = Vector3(x=float(T[0, 3]), y=float(T[1, 3]), z=float(T[2, 3]))
-    x, y, z, w = matrix_to_quaternion_xyzw(T[:3, :3])
-    msg.transform.rotation = Quaternion(x=float(x), y=float(y), z=float(z), w=float(w))
+    msg.transform.translation = Vector3(x=float(translation[0]), y=float(translation[1]), z=float(translation[2]))
+    x, y, z, w = (float(v) for v in quaternion_xyzw)
+    msg.transform.rotation = Quaternion(x=x, y=y, z=z, w=w)
     return msg
 
 

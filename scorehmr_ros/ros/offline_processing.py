@@ -168,6 +168,7 @@ def bag_transforms(path: Path) -> BagTransforms:
     """Read /tf_static and /tf of the bag (all of it: a set's camera poses may need /tf recorded after its images);
     bad transforms are skipped with a warning."""
     from scorehmr_ros.geometry.frame_tree import FrameTree
+    from scorehmr_ros.ros.body_outputs import is_body_frame
     from scorehmr_ros.ros.geometry_conversions import MessageConversionError, stamp_to_ns, transform_to_matrix
     from scorehmr_ros.ros.recording import bag_topics, read_bag
 
@@ -178,6 +179,8 @@ def bag_transforms(path: Path) -> BagTransforms:
     tree = FrameTree(cache_duration_s=span_s + 1.0)  # offline: nothing ages out before the bag ends
     for message in messages:
         for transform in message.message.transforms:
+            if is_body_frame(transform.child_frame_id):  # bodies a scorehmr node published into the recording
+                continue
             try:
                 tree.set_transform(parent=transform.header.frame_id, child=transform.child_frame_id,
                                    T_parent_child=transform_to_matrix(transform),

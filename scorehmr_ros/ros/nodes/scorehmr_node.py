@@ -39,7 +39,7 @@ from scorehmr_ros.pipeline.association import AssociationConfig
 from scorehmr_ros.pipeline.body_pipeline import FittedSet, PipelineInputError
 from scorehmr_ros.pipeline.streaming import StreamingConfig
 from scorehmr_ros.pipeline.tracking import TrackerConfig
-from scorehmr_ros.ros.body_outputs import body_transforms, mesh_markers_cdr, skeleton_markers
+from scorehmr_ros.ros.body_outputs import body_transforms, is_body_frame, mesh_markers_cdr, skeleton_markers
 from scorehmr_ros.ros.common import (
     ThrottledWarnings,
     declare_camera_list,
@@ -240,6 +240,8 @@ class ScoreHMRNode(ManagedNode):
     # -- intake -----------------------------------------------------------------------------
     def _on_tf(self, msg: TFMessage, *, static: bool = False) -> None:
         for transform in msg.transforms:
+            if is_body_frame(transform.child_frame_id):  # our own bodies' frames come back on /tf: never a camera's
+                continue
             try:
                 self.frame_tree.set_transform(parent=transform.header.frame_id, child=transform.child_frame_id,
                                               T_parent_child=transform_to_matrix(transform),
