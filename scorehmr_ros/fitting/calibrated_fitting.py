@@ -24,6 +24,7 @@ The same loss minimised by Adam directly on (x, β, τ), without the prior, is :
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -294,6 +295,13 @@ def analytic_loss_gradients(tables, x0: torch.Tensor, betas: torch.Tensor, trans
     return grads, config.w_reprojection * gauss_newton_hessian(terms.scale, terms.jacobian)
 
 
+@functools.lru_cache(maxsize=32)
+def _validated(config: CalibratedFitConfig) -> CalibratedFitConfig:
+    """``config.validate()`` once per distinct (frozen) config: a streaming update fits with the same config every
+    set, and checking its 25 settings each time cost ~0.1 ms of a ~7 ms update."""
+    return config.validate()
+
+
 @dataclass
 class InversionNoise:
     """The inversion's ε̂ carried from one per-frame fit of a body to its next (the streaming fitter's tracks).
@@ -338,7 +346,7 @@ def calibrated_guided_fit(
         on_iteration: called after each round.
         inversion_noise: ε̂ carried between fits of the same bodies (:class:`InversionNoise`, updated in place).
     """
-    config.validate()
+    _validated(config)
     check_observations(observations, init)
     batch = init.batch_size
     timer = time.perf_counter

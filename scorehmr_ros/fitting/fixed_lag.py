@@ -33,12 +33,19 @@ REFERENCE_INTERVAL_S = 1.0 / 30.0
 def second_difference_matrix(num_frames: int, *, times_s: torch.Tensor | None = None,
                              dtype: torch.dtype = torch.float64) -> torch.Tensor:
     """D of equation (1) above: (max(n - 2, 0), n); rows [1, -2, 1], or equation (3) for (n,) increasing ``times_s``."""
+    return second_difference_matrices(num_frames, [times_s], dtype=dtype)[0]
+
+
+def second_difference_matrices(num_frames: int, window_times: list, *, dtype: torch.dtype = torch.float64
+                               ) -> torch.Tensor:
+    """(T, max(n - 2, 0), n): :func:`second_difference_matrix` of each of T windows of n frames (``window_times``:
+    per window (n,) times or None), filled in one indexing."""
     rows = max(num_frames - 2, 0)
-    D = torch.zeros(rows, num_frames, dtype=dtype)
-    index = torch.arange(rows)
-    if times_s is None:
-        coefficients = torch.tensor([1.0, -2.0, 1.0], dtype=dtype).expand(rows, 3)
-    else:
+    coefficients = torch.empty(len(window_times), rows, 3, dtype=torch.float64)
+    for number, times_s in enumerate(window_times):
+        if times_s is None:
+            coefficients[number] = torch.tensor([1.0, -2.0, 1.0], dtype=torch.float64)
+            continue
         times = torch.as_tensor(times_s, dtype=torch.float64)
         steps = times.diff()
         if tuple(times.shape) != (num_frames,) or not bool((steps > 0).all()):
@@ -46,10 +53,12 @@ def second_difference_matrix(num_frames: int, *, times_s: torch.Tensor | None = 
                                       f"{times.tolist()}")
         before, after = steps[:rows], steps[1:rows + 1]
         scale = 2.0 * REFERENCE_INTERVAL_S**2 / (before + after)
-        coefficients = torch.stack([scale / before, -scale * (1 / before + 1 / after), scale / after], dim=1)
-    for offset in range(3):  # row i: frames i, i + 1, i + 2
-        D[index, index + offset] = coefficients[:, offset].to(dtype)
-    return D
+        coefficients[number] = torch.stack([scale / before, -scale * (1 / before + 1 / after), scale / after], dim=1)
+    D = torch.zeros(len(window_times), rows * num_frames, dtype=dtype)
+    # row i holds frames i, i + 1, i + 2: flat positions i n + i + offset
+    positions = (torch.arange(rows) * (num_frames + 1))[:, None] + torch.arange(3)
+    D[:, positions.flatten()] = coefficients.flatten(1).to(dtype)
+    return D.reshape(len(window_times), rows, num_frames)
 
 
 def fixed_lag_smooth(values: torch.Tensor, *, anchor_weight: torch.Tensor, fixed: torch.Tensor,
@@ -88,7 +97,7 @@ def _smooth_windows(values: torch.Tensor, anchor_weight: torch.Tensor, fixed: to
     if num < 3 or smoothness <= 0 or not bool(free.any()):
         return values.clone()
     y = values.double()
-    D = torch.stack([second_difference_matrix(num, times_s=times) for times in window_times])  # (T, n - 2, n)
+    D = second_difference_matrices(num, window_times)  # (T, n - 2, n)
     gram = smoothness * D.transpose(1, 2) @ D  # (T, n, n)
     weight = anchor_weight.double() + ridge
     free_rows = free[..., None].double()
