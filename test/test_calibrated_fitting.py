@@ -387,7 +387,8 @@ def test_the_small_adam_takes_torchs_adam_steps():
     torch.testing.assert_close(ours, reference.detach(), rtol=1e-5, atol=1e-6)
 
 
-def test_analytic_loss_gradients_are_autograds_for_per_frame_fits():
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])  # float32: the fit's PER_FRAME_DTYPE
+def test_analytic_loss_gradients_are_autograds_for_per_frame_fits(dtype):
     from scorehmr_ros.body.ik_lm import body_tables
     from scorehmr_ros.fitting.calibrated_fitting import analytic_loss_gradients, calibrated_loss
     from scorehmr_ros.fitting.multiview_guidance import translation_hessian
@@ -409,7 +410,7 @@ def test_analytic_loss_gradients_are_autograds_for_per_frame_fits():
     x0 = x0 + torch.tensor([1.0, 0.0, 0.0, 0.0, 1.0, 0.0] * 24)  # near-identity rotations, bent
     moved = transl + 0.05
     (grad_x0, grad_transl, grad_betas), hessian = analytic_loss_gradients(
-        body_tables(body), x0, betas, moved, observations, config)
+        body_tables(body, dtype), x0, betas, moved, observations, config)
     x, beta, tau = (t.clone().requires_grad_(True) for t in (x0, betas, moved))
     joints = body(rotations=rot6d_to_matrix(x.reshape(3, 24, 6)), betas=beta, transl_m=tau)
     total, _ = calibrated_loss(joints, observations, config)
@@ -422,7 +423,7 @@ def test_analytic_loss_gradients_are_autograds_for_per_frame_fits():
     torch.testing.assert_close(hessian, want_hessian, rtol=1e-4, atol=1e-6)
     # betas held: the same pose and translation gradients without the Jacobian's β columns (chain_vjp)
     (held_x0, held_transl, held_betas), _ = analytic_loss_gradients(
-        body_tables(body), x0, betas, moved, observations, config, betas_needed=False)
+        body_tables(body, dtype), x0, betas, moved, observations, config, betas_needed=False)
     torch.testing.assert_close(held_x0, grad_x0, rtol=1e-5, atol=1e-6 * float(grad_x0.abs().max()))
     torch.testing.assert_close(held_transl, grad_transl, rtol=1e-5, atol=1e-6 * float(grad_transl.abs().max()))
     assert not bool(held_betas.any())
@@ -515,3 +516,13 @@ def test_point_information_gives_the_gauss_newton_hessian_of_any_point_parameter
     information = point_information(scale, pixel_jacobian)
     hessian = point_jacobian.flatten(1, 2).transpose(1, 2) @ (information @ point_jacobian).flatten(1, 2)
     torch.testing.assert_close(hessian, gauss_newton_hessian(scale, pixel_jacobian @ point_jacobian[:, None]))
+
+
+def test_body_tables_are_cached_per_dtype():
+    from scorehmr_ros.body.ik_lm import body_tables
+
+    body = KeypointBody(_body_model())
+    double, single = body_tables(body), body_tables(body, torch.float32)
+    assert double.vertex_posedirs.dtype == torch.float64 and single.vertex_posedirs.dtype == torch.float32
+    assert body_tables(body) is double and body_tables(body, torch.float32) is single
+    torch.testing.assert_close(single.weights_below, double.weights_below.float())

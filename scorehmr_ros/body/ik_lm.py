@@ -76,33 +76,35 @@ class _Tables:
 _TABLES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def body_tables(body: KeypointBody) -> _Tables:
-    """The body's constants, cached per body (rebuilt when a buffer is replaced or changed in place)."""
+def body_tables(body: KeypointBody, dtype: torch.dtype = _DTYPE) -> _Tables:
+    """The body's constants in ``dtype``, cached per body and dtype (rebuilt when a buffer is replaced or changed in
+    place)."""
     buffers = (body.joint_template, body.joint_shapedirs, body.vertex_template, body.vertex_shapedirs,
                body.vertex_posedirs, body.vertex_weights, body.parents)
     key = tuple((b.data_ptr(), b._version, str(b.device)) for b in buffers)
-    cached = _TABLES.get(body)
+    per_dtype = _TABLES.setdefault(body, {})
+    cached = per_dtype.get(dtype)
     if cached is not None and cached[0] == key:
         return cached[1]
     device = body.joint_template.device
-    tree = KinematicTree.from_parents(body.parents.tolist(), dtype=_DTYPE, device=device)
+    tree = KinematicTree.from_parents(body.parents.tolist(), dtype=dtype, device=device)
     below = tree.below
     num_vertices = body.vertex_template.shape[0]
     openpose_map = body.openpose_map.tolist()
     joints_used = sorted({r for r in openpose_map if r < NUM_SMPL_JOINTS})
     row_of = {joint: row for row, joint in enumerate(joints_used)}
     point_rows = [row_of[r] if r < NUM_SMPL_JOINTS else len(joints_used) + r - NUM_SMPL_JOINTS for r in openpose_map]
-    weights = body.vertex_weights.to(_DTYPE)
+    weights = body.vertex_weights.to(dtype)
     tables = _Tables(
         tree=tree,
         parents=tree.parents,
         not_root=tree.not_root,
         below=below,
-        joint_template=body.joint_template.to(_DTYPE),
-        joint_shapedirs=body.joint_shapedirs.to(_DTYPE),
-        vertex_template=body.vertex_template.to(_DTYPE),
-        vertex_shapedirs=body.vertex_shapedirs.to(_DTYPE),
-        vertex_posedirs=body.vertex_posedirs.to(_DTYPE).reshape(NUM_SMPL_JOINTS - 1, 9, num_vertices, 3),
+        joint_template=body.joint_template.to(dtype),
+        joint_shapedirs=body.joint_shapedirs.to(dtype),
+        vertex_template=body.vertex_template.to(dtype),
+        vertex_shapedirs=body.vertex_shapedirs.to(dtype),
+        vertex_posedirs=body.vertex_posedirs.to(dtype).reshape(NUM_SMPL_JOINTS - 1, 9, num_vertices, 3),
         vertex_weights=weights,
         openpose_map=body.openpose_map,
         openpose_joints=torch.tensor(joints_used, device=device),
@@ -110,7 +112,7 @@ def body_tables(body: KeypointBody) -> _Tables:
         weight_below=weights @ below.T,
         weights_below=weights[:, None, :] * below[None],
     )
-    _TABLES[body] = (key, tables)
+    per_dtype[dtype] = (key, tables)
     return tables
 
 

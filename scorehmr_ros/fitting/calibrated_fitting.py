@@ -36,7 +36,7 @@ from scorehmr_ros.body.ik_lm import body_tables, chain_jacobian, chain_vjp, pose
 from scorehmr_ros.body.joint_counts import NUM_SMPL_JOINTS
 from scorehmr_ros.body.keypoint_body import KeypointBody, KeypointJoints
 from scorehmr_ros.diffusion.diffusion import Diffusion, ddim_inversion_pairs, ddim_time_pairs, extract
-from scorehmr_ros.fitting.fit_polish import pose_gauss_newton_polish, pose_polish, rigid_polish
+from scorehmr_ros.fitting.fit_polish import PER_FRAME_DTYPE, pose_gauss_newton_polish, pose_polish, rigid_polish
 from scorehmr_ros.fitting.fitting import StageTimes
 from scorehmr_ros.fitting.multiview_guidance import (
     RigTensors,
@@ -278,10 +278,11 @@ def analytic_loss_gradients(tables, x0: torch.Tensor, betas: torch.Tensor, trans
     batch = x0.shape[0]
     pose_6d = x0.reshape(batch, NUM_SMPL_JOINTS, 6)
     num_betas = betas.shape[1] if config.optimize_betas and betas_needed else 0
-    chain = pose_chain(tables, rot6d_to_matrix(pose_6d).double(), betas.double(), transl_m.double())
+    dtype = tables.joint_template.dtype  # the chain's: PER_FRAME_DTYPE in the fit
+    chain = pose_chain(tables, rot6d_to_matrix(pose_6d).to(dtype), betas.to(dtype), transl_m.to(dtype))
     terms = reprojection_terms(chain.openpose_m.float(), observations.keypoints_px, observations.rig,
                                sigma_px=config.gm_sigma_px, data_weight_px=config.data_weight_px)
-    point_gradient = config.w_reprojection * terms.gradient.double()  # (B, 25, 3)
+    point_gradient = config.w_reprojection * terms.gradient.to(dtype)  # (B, 25, 3)
     if num_betas:  # the β columns come with the whole Jacobian (B, 25, 3, 72 + 3 + S): δ_0..δ_23, τ, β
         gradient = (point_gradient.reshape(batch, 1, -1) @ chain_jacobian(tables, chain, num_betas).flatten(1, 2))
         gradient = gradient[:, 0].float()  # (B, 75 + S)
@@ -390,7 +391,7 @@ def calibrated_guided_fit(
 
     # per-frame fits (no acceleration term, betas per row): the gradients from the analytic chain Jacobian
     analytic = observations.window == 1 and betas_group is None
-    tables = body_tables(body) if analytic else None
+    tables = body_tables(body, PER_FRAME_DTYPE) if analytic else None
     betas_needed = config.optimize_betas and (fixed_betas is None or not bool(fixed_betas.all()))
 
     def loss_gradients(x0: torch.Tensor) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:

@@ -34,6 +34,12 @@ from scorehmr_ros.fitting.multiview_guidance import (
 )
 from scorehmr_ros.geometry.rotations import axis_angle_to_matrix, matrix_to_rot6d, rot6d_to_matrix
 
+#: dtype of the per-frame fits' body chain, Jacobian and Gauss-Newton step (the polish here and the guidance
+#: gradient of ``calibrated_fitting.analytic_loss_gradients``): float32 gave the grid's figures of float64 to 0.01 mm
+#: at 15 % less time per streaming update (docs/fitting.md). The IK solver (``ik_lm.solve_lm``: many iterations of
+#: its 75-parameter normal equations) stays float64.
+PER_FRAME_DTYPE = torch.float32
+
 
 def skew(v: torch.Tensor) -> torch.Tensor:
     """(..., 3) -> (..., 3, 3) cross-product matrices [v]ₓ."""
@@ -138,15 +144,15 @@ def pose_gauss_newton_polish(body: KeypointBody, *, rotations: torch.Tensor, bet
     dtype = rotations.dtype
     if iterations < 1:
         return rotations.detach(), transl_m.detach()
-    tables = body_tables(body)
-    rotations, betas, transl = (t.detach().to(torch.float64) for t in (rotations, betas, transl_m))
+    tables = body_tables(body, PER_FRAME_DTYPE)
+    rotations, betas, transl = (t.detach().to(PER_FRAME_DTYPE) for t in (rotations, betas, transl_m))
     for _ in range(iterations):
         chain = pose_chain(tables, rotations, betas, transl)
         dX = chain_jacobian(tables, chain, 0)  # (B, 25, 3, 75): δ_0..δ_23, τ
         first = 0 if orient else 1  # without orient, δ_0 (the global orientation) is the rigid polish's
         dX = dX[..., 3 * first:]
         step = damped_gauss_newton_step(chain.openpose_m.to(dtype), dX, keypoints_px, rig, sigma_px=sigma_px,
-                                        data_weight_px=data_weight_px, damping=damping)  # (B, 75 or 72), float64
+                                        data_weight_px=data_weight_px, damping=damping)  # (B, 75 or 72)
         with torch.no_grad():
             turned = exp_so3(step[:, :-3].reshape(-1, 24 - first, 3))  # (B, 24 or 23, 3, 3)
             rotations = torch.cat([rotations[:, :first], rotations[:, first:] @ turned], dim=1)
