@@ -47,7 +47,6 @@ def test_timings_count_sets_views_and_people():
     assert np.all(four.detect_ms >= 4 * STAGE_S * 1e3) and np.all(four.keypoints_ms >= 4 * STAGE_S * 1e3)
     assert np.all(four.latency_ms >= four.detect_ms + four.keypoints_ms)
     assert four.sets_per_s == pytest.approx(4 / (four.latency_ms.sum() * 1e-3))
-    assert one.sets_per_s > four.sets_per_s
     table = markdown_table([one, four]).splitlines()
     assert len(table) == 4 and table[2].startswith("| 1 |") and table[3].startswith("| 4 |")
 
