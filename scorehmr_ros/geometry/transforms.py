@@ -124,13 +124,25 @@ def make_transform(R: np.ndarray, t: np.ndarray) -> np.ndarray:
     return T
 
 
+def rigid_transform_checks(T: np.ndarray, *, atol: float = 1e-6) -> tuple[np.ndarray, np.ndarray]:
+    """For (..., 4, 4) finite float transforms: (rotation_ok (...), last_row_ok (...)). The rotation block R is one
+    when R Rᵀ is close to I (``np.allclose``'s test elementwise: |R Rᵀ - I| <= atol + 1e-5 |I|) and det R > 0; the
+    last row when it is close to [0, 0, 0, 1] (``np.allclose``'s default tolerances)."""
+    R = T[..., :3, :3]
+    eye, last_row = np.eye(3), np.array([0.0, 0.0, 0.0, 1.0])
+    rotation_ok = (np.all(np.abs(R @ np.swapaxes(R, -1, -2) - eye) <= atol + 1e-5 * eye, axis=(-2, -1))
+                   & (np.linalg.det(R) > 0))
+    last_row_ok = np.all(np.abs(T[..., 3, :] - last_row) <= 1e-8 + 1e-5 * last_row, axis=-1)
+    return rotation_ok, last_row_ok
+
+
 def check_rigid_transform(T: np.ndarray, *, name: str = "transform", atol: float = 1e-6) -> np.ndarray:
     """Validate a (4, 4) rigid transform and return it as float64; raise TransformError otherwise."""
     T = checked_array(name, T, (4, 4), error=TransformError)
-    R = T[:3, :3]
-    if not np.allclose(R @ R.T, np.eye(3), atol=atol) or np.linalg.det(R) <= 0:
+    rotation_ok, last_row_ok = rigid_transform_checks(T, atol=atol)
+    if not rotation_ok:
         raise TransformError(f"{name}: upper-left 3x3 block is not a rotation matrix")
-    if not np.allclose(T[3], [0.0, 0.0, 0.0, 1.0]):
+    if not last_row_ok:
         raise TransformError(f"{name}: last row must be [0, 0, 0, 1], got {T[3].tolist()}")
     return T
 

@@ -17,6 +17,7 @@ from scorehmr_ros.geometry.transforms import (
     make_transform,
     matrix_to_quaternion_xyzw,
     quaternion_xyzw_to_matrix,
+    rigid_transform_checks,
 )
 
 
@@ -136,17 +137,14 @@ def matrices_to_transforms(T_parent_child: np.ndarray, *, parent_frames: list[st
     if T.shape != (count, 4, 4) or len(parent_frames) != count or len(stamps_ns) != count:
         raise MessageConversionError(f"transforms: expected ({count}, 4, 4) matrices and {count} parent frames and "
                                      f"stamps, got {T.shape}, {len(parent_frames)}, {len(stamps_ns)}")
-    R = T[:, :3, :3]
-    eye, last_row = np.eye(3), np.array([0.0, 0.0, 0.0, 1.0])
-    # the tolerances of check_rigid_transform's np.allclose (atol + 1e-5 |expected|), elementwise
-    orthonormal = np.all(np.abs(R @ R.transpose(0, 2, 1) - eye) <= atol + 1e-5 * eye, axis=(1, 2))
-    rigid = (np.all(np.isfinite(T), axis=(1, 2)) & orthonormal & (np.linalg.det(R) > 0)
-             & np.all(np.abs(T[:, 3] - last_row) <= 1e-8 + 1e-5 * last_row, axis=1))
+    finite = np.all(np.isfinite(T), axis=(1, 2))
+    rotation_ok, last_row_ok = rigid_transform_checks(np.where(finite[:, None, None], T, 0.0), atol=atol)
+    rigid = finite & rotation_ok & last_row_ok
     if not np.all(rigid):
         bad = int(np.argmin(rigid))
         raise MessageConversionError(f"transform {parent_frames[bad]} -> {child_frames[bad]}: not a rigid transform "
                                      "(the rotation block must be orthonormal with det +1, the last row [0, 0, 0, 1])")
-    quaternions = matrix_to_quaternion_xyzw(R)
+    quaternions = matrix_to_quaternion_xyzw(T[:, :3, :3])
     return [_transform_msg(T[n, :3, 3], quaternions[n], parent_frame=parent_frames[n], child_frame=child_frames[n],
                            stamp_ns=stamps_ns[n]) for n in range(count)]
 
