@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import torch
 
-from scorehmr_ros.body.ik_lm import body_tables, chain_jacobian, exp_so3, pose_chain
+from scorehmr_ros.body.ik_lm import body_tables, chain_jacobian, exp_so3, pose_chain, skew
 from scorehmr_ros.body.keypoint_body import KeypointBody
 from scorehmr_ros.fitting.multiview_guidance import (
     RigTensors,
@@ -39,14 +39,6 @@ from scorehmr_ros.geometry.rotations import axis_angle_to_matrix, matrix_to_rot6
 #: at 15 % less time per streaming update (docs/fitting.md). The IK solver (``ik_lm.solve_lm``: many iterations of
 #: its 75-parameter normal equations) stays float64.
 PER_FRAME_DTYPE = torch.float32
-
-
-def skew(v: torch.Tensor) -> torch.Tensor:
-    """(..., 3) -> (..., 3, 3) cross-product matrices [v]ₓ."""
-    zero = torch.zeros_like(v[..., 0])
-    x, y, z = v.unbind(-1)
-    return torch.stack([torch.stack([zero, -z, y], -1), torch.stack([z, zero, -x], -1),
-                        torch.stack([-y, x, zero], -1)], -2)
 
 
 def rigid_jacobian(points_m: torch.Tensor, root_m: torch.Tensor) -> torch.Tensor:
