@@ -101,10 +101,10 @@ def test_heatmap_refinement_moves_points_to_the_weighted_peak():
     heatmap[10, 20, 0] = 20.0  # a sharp peak at column 20, row 10 for landmark 0
     heatmap[10, 22, 0] = 20.0  # and at column 22: the mean column is 21
     points = np.array([[21.6 / 64, 11.2 / 64], [0.5, 0.5]])
-    refined = bm.refine_from_heatmap(points, heatmap)
+    refined = bm.refine_from_heatmaps(points[None], heatmap[None])[0]
     np.testing.assert_allclose(refined[0], [21 / 64, 10 / 64], atol=1e-6)
     np.testing.assert_allclose(refined[1], points[1])  # landmark 1: no confident cell, unchanged
-    outside = bm.refine_from_heatmap(np.array([[1.2, 0.5], [0.5, -0.1]]), heatmap)
+    outside = bm.refine_from_heatmaps(np.array([[[1.2, 0.5], [0.5, -0.1]]]), heatmap[None])[0]
     np.testing.assert_allclose(outside, [[1.2, 0.5], [0.5, -0.1]])
 
 

@@ -256,14 +256,6 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.asarray(x, dtype=np.float64)))
 
 
-def refine_from_heatmap(points_norm: np.ndarray, heatmap_logits: np.ndarray, *,
-                        kernel_size: int = HEATMAP_KERNEL_SIZE,
-                        min_confidence: float = HEATMAP_MIN_CONFIDENCE) -> np.ndarray:
-    """:func:`refine_from_heatmaps` for one person: (L, 2) crop-normalised points, (h, w, L) logits -> (L, 2)."""
-    return refine_from_heatmaps(np.asarray(points_norm)[None], np.asarray(heatmap_logits)[None],
-                                kernel_size=kernel_size, min_confidence=min_confidence)[0]
-
-
 def refine_from_heatmaps(points_norm: np.ndarray, heatmap_logits: np.ndarray, *,
                          kernel_size: int = HEATMAP_KERNEL_SIZE,
                          min_confidence: float = HEATMAP_MIN_CONFIDENCE) -> np.ndarray:
