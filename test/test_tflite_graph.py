@@ -69,3 +69,17 @@ def test_landmarks_of_the_pruned_and_the_shipped_model_are_the_same():
     whole_rgb_first = cv2.warpAffine(cv2.cvtColor(image, cv2.COLOR_BGR2RGB), roi.image_to_crop_affine(256), (256, 256),
                                      flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     np.testing.assert_array_equal(blazepose.landmark_input(image, roi), whole_rgb_first.astype(np.float32) / 255.0)
+
+
+def test_a_runs_outputs_are_its_own_after_the_next_run():
+    """run() hands out the interpreter's outputs without copying them again: they must not change when the next
+    batch runs (LiteRT's get_tensor copies; the batch of the next run has another size and other pixels)."""
+    model = blazepose._TfliteModel(blazepose.bundled_model_path(blazepose.BUNDLED_LANDMARKER), num_threads=1,
+                                   outputs=blazepose.LANDMARK_OUTPUTS)
+    rng = np.random.default_rng(1)
+    first = model.run(rng.random((2, 256, 256, 3), dtype=np.float32))
+    kept = [output.copy() for output in first]
+    model.run(rng.random((1, 256, 256, 3), dtype=np.float32))
+    model.run(rng.random((2, 256, 256, 3), dtype=np.float32))
+    for output, copy in zip(first, kept, strict=True):
+        np.testing.assert_array_equal(output, copy)

@@ -102,7 +102,7 @@ class _TfliteModel:
             self._batch = batch.shape[0]
         self._interpreter.set_tensor(self._input["index"], np.ascontiguousarray(batch, dtype=np.float32))
         self._interpreter.invoke()
-        return [self._interpreter.get_tensor(d["index"]).copy() for d in self._outputs]
+        return [self._interpreter.get_tensor(d["index"]) for d in self._outputs]  # get_tensor returns a copy
 
 
 def detector_input(image_bgr: np.ndarray) -> tuple[np.ndarray, bm.Letterbox]:
