@@ -69,6 +69,10 @@ def test_landmarks_of_the_pruned_and_the_shipped_model_are_the_same():
     whole_rgb_first = cv2.warpAffine(cv2.cvtColor(image, cv2.COLOR_BGR2RGB), roi.image_to_crop_affine(256), (256, 256),
                                      flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     np.testing.assert_array_equal(blazepose.landmark_input(image, roi), whole_rgb_first.astype(np.float32) / 255.0)
+    batch = np.full((2, 256, 256, 3), np.nan, dtype=np.float32)  # written in place, as estimate() fills its batch
+    assert np.shares_memory(blazepose.landmark_input(image, roi, out=batch[1]), batch)
+    np.testing.assert_array_equal(batch[1], whole_rgb_first.astype(np.float32) / 255.0)
+    assert np.isnan(batch[0]).all()
 
 
 def test_a_runs_outputs_are_its_own_after_the_next_run():

@@ -116,14 +116,18 @@ def detector_input(image_bgr: np.ndarray) -> tuple[np.ndarray, bm.Letterbox]:
     return warped.astype(np.float32) / 127.5 - 1.0, box
 
 
-def landmark_input(image_bgr: np.ndarray, roi: bm.RotatedRoi) -> np.ndarray:
+def landmark_input(image_bgr: np.ndarray, roi: bm.RotatedRoi, out: np.ndarray | None = None) -> np.ndarray:
     """(256, 256, 3) float32 RGB in [0, 1]: the rotated square ROI, edge pixels replicated outside the image.
     The crop is cut from the BGR image and then turned to RGB: the same pixels as converting the whole image first
-    (the interpolation is per channel), without converting a whole HD image per person."""
+    (the interpolation is per channel), without converting a whole HD image per person. ``out``: a (256, 256, 3)
+    float32 array to write into (a row of the batch), else a new one."""
     size = bm.LANDMARK_INPUT_SIZE_PX
     crop = cv2.warpAffine(image_bgr, roi.image_to_crop_affine(size), (size, size), flags=cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_REPLICATE)
-    return cv2.cvtColor(crop, cv2.COLOR_BGR2RGB).astype(np.float32) / 255.0
+    rgb = cv2.cvtColor(crop, cv2.COLOR_BGR2RGB)
+    if out is None:
+        out = np.empty(rgb.shape, dtype=np.float32)
+    return np.divide(rgb, np.float32(255.0), out=out)  # in float32, as rgb.astype(np.float32) / 255.0
 
 
 def alignment_box_xyxy_px(keypoints_px: np.ndarray) -> np.ndarray:
@@ -199,11 +203,14 @@ class BlazePoseLandmarker:
         if len(detections) != len(images_bgr):
             raise ValueError(f"got {len(images_bgr)} images but {len(detections)} detection sets")
         rois = [self.rois_for(d) for d in detections]
-        crops = [landmark_input(image, roi)
-                 for image, view_rois in zip(images_bgr, rois, strict=True) if view_rois for roi in view_rois]
-        if not crops:
+        to_crop = [(image, roi) for image, view_rois in zip(images_bgr, rois, strict=True) for roi in view_rois]
+        if not to_crop:
             return [PersonKeypoints.empty(LAYOUT) for _ in images_bgr]
-        outputs = dict(zip(self._model.output_names, self._model.run(np.stack(crops)), strict=True))
+        size = bm.LANDMARK_INPUT_SIZE_PX
+        crops = np.empty((len(to_crop), size, size, 3), dtype=np.float32)  # filled in place: no stacking copy
+        for crop, (image, roi) in zip(crops, to_crop, strict=True):
+            landmark_input(image, roi, out=crop)
+        outputs = dict(zip(self._model.output_names, self._model.run(crops), strict=True))
         raw_landmarks, presence, heatmaps = (outputs[name] for name in LANDMARK_OUTPUTS)
         presence = presence.reshape(-1)
         flat_rois = [roi for view_rois in rois for roi in view_rois]
