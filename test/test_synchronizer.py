@@ -107,9 +107,10 @@ def test_a_rig_slower_than_stale_s_still_gets_every_set():
 def test_too_few_cameras_drops_the_pivot_and_counts_it():
     sync = NWaySynchronizer(SyncConfig(camera_names=("a", "b"), deadline_s=0.05))
     assert sync.add("a", 1000 * MS, "a0", now_ns=1000 * MS) == []
-    assert sync.poll(now_ns=1040 * MS) == []  # still inside the deadline
+    assert sync.poll(now_ns=1040 * MS) == [] and sync.has_pending()  # still inside the deadline: poll again
     assert sync.poll(now_ns=1060 * MS) == []  # deadline passed, only 1 of 2 cameras: dropped
     assert sync.stats.cameras["a"].dropped_unmatched == 1 and sync.pending() == {"a": 0, "b": 0}
+    assert not sync.has_pending()  # nothing left that a poll could emit
 
 
 def test_burst_overflows_the_queue_and_keeps_the_newest():

@@ -218,6 +218,10 @@ class NWaySynchronizer(Generic[Payload]):
         """Camera name -> number of queued messages."""
         return {name: len(queue) for name, queue in self._queues.items()}
 
+    def has_pending(self) -> bool:
+        """Whether any message is queued: only then can :meth:`poll` emit a set (a node polls only then)."""
+        return any(self._queues.values())
+
     # -- internals ------------------------------------------------------------------------
     def _pivot_camera(self) -> str | None:
         heads = [(queue[0].stamp_ns, name) for name, queue in self._queues.items() if queue]

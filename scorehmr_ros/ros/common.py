@@ -120,6 +120,18 @@ def spin_nodes(nodes: list[Node]) -> None:
             node.destroy_node()
 
 
+def run_timer_while(timer, needed: bool) -> None:
+    """Cancel ``timer`` while it is not ``needed`` and restart it (a full period from now) once it is again.
+
+    A polling timer that runs when nothing waits costs an executor wake-up per period, and each wake-up of rclpy's
+    executor rebuilds its wait set over every entity in Python (~1-2 ms): at 100 Hz that kept an idle node at
+    ~18 % of a core. A cancelled timer is left out of the wait."""
+    if needed and timer.is_canceled():
+        timer.reset()
+    elif not needed and not timer.is_canceled():
+        timer.cancel()
+
+
 def declare_camera_list(node: Node, description: str) -> tuple[str, ...]:
     """Declare the string-array parameter ``cameras`` (no default) and return its value, () when unset."""
     from rcl_interfaces.msg import ParameterDescriptor

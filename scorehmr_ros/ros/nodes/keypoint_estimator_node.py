@@ -30,6 +30,7 @@ from scorehmr_ros.ros.common import (
     main_for,
     output_qos,
     read_camera_list,
+    run_timer_while,
     spin_nodes,
 )
 from scorehmr_ros.ros.diagnostics import stage_status
@@ -100,7 +101,9 @@ class KeypointEstimatorNode(ManagedNode):
                 callback_group=group))
             self.register_intake(self.create_subscription(MultiViewKeypoints2D, "detections", self._on_detections,
                                                           output_qos(), callback_group=group))
-            self.register_intake(self.create_timer(IMAGE_WAIT_S / 4, self._release_waiting, callback_group=group))
+            self.wait_timer = self.register_intake(self.create_timer(IMAGE_WAIT_S / 4, self._release_waiting,
+                                                                     callback_group=group))
+            self.wait_timer.cancel()  # runs while a detections set waits for its images (_release_waiting)
         self.register_intake(self.create_timer(self.config.diagnostics_period_s, self._publish_diagnostics))
         self.get_logger().info(f"ready: keypoints {self.keypoint_config.backend} -> {self.config.output_layout}"
                                f"{' (in-process with the detector)' if self.attached else ''}")
@@ -142,13 +145,14 @@ class KeypointEstimatorNode(ManagedNode):
                       for view in detections.views}
             missing = [camera for camera, frame in frames.items() if frame is None]
             if missing and now < deadline and len(self.waiting) <= MAX_WAITING_SETS:
-                return
+                break
             self.waiting.popleft()
             for camera in missing:
                 self.warnings.warn(f"no_image:{camera}", f"no image of camera {camera} at the detections' stamp "
                                                          f"within {IMAGE_WAIT_S} s (dropped or late); view skipped")
             self.worker.submit(DetectedSet(detections=detections, raw_detections=None,
                                            frames={c: f for c, f in frames.items() if f is not None}))
+        run_timer_while(self.wait_timer, bool(self.waiting))
 
     # -- processing (worker thread, or the detector's worker when attached) ------------------
     def on_detected_set(self, detected: DetectedSet) -> None:

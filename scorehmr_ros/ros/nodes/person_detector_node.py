@@ -26,7 +26,14 @@ from scorehmr_ros.perception.front import CameraFrame, FrontConfig, PerceptionFr
 from scorehmr_ros.perception.observations import MultiViewObservation
 from scorehmr_ros.perception.synchronizer import NWaySynchronizer, SyncConfig, SyncedSet, describe_stats
 from scorehmr_ros.ros.camera_intake import CameraIntake
-from scorehmr_ros.ros.common import ThrottledWarnings, declare_camera_list, main_for, output_qos, read_camera_list
+from scorehmr_ros.ros.common import (
+    ThrottledWarnings,
+    declare_camera_list,
+    main_for,
+    output_qos,
+    read_camera_list,
+    run_timer_while,
+)
 from scorehmr_ros.ros.diagnostics import camera_status, stage_status
 from scorehmr_ros.ros.geometry_conversions import ns_to_stamp
 from scorehmr_ros.ros.image_conversions import numpy_to_image
@@ -35,7 +42,8 @@ from scorehmr_ros.ros.managed_node import LIFECYCLE_PARAMETERS, ManagedNode
 from scorehmr_ros.ros.parameters import ParameterGroup, declare_groups
 from scorehmr_ros.ros.set_worker import DropOldestWorker
 
-SYNC_POLL_PERIOD_S = 0.01  # how often a set past its deadline is looked for
+#: How often a set past its deadline is looked for, while a message waits in the synchronizer (``run_timer_while``).
+SYNC_POLL_PERIOD_S = 0.01
 # The synchronizer's arrival clock is the node clock: stamps and arrivals then share one time base
 # (latency = arrival - stamp), and a replayed bag with use_sim_time keeps its deadlines in bag time.
 CAMERAS_DESCRIPTION = "camera names of the rig; topics <cam>/image_raw (or .../compressed) and <cam>/camera_info"
@@ -109,7 +117,9 @@ class PersonDetectorNode(ManagedNode):
             self, cameras=self.cameras, transport=self.config.image_transport,
             reliability=self.config.image_reliability, on_frame=self._on_frame, warnings=self.warnings,
             callback_group=intake_group))
-        self.register_intake(self.create_timer(SYNC_POLL_PERIOD_S, self._poll, callback_group=intake_group))
+        self.poll_timer = self.register_intake(self.create_timer(SYNC_POLL_PERIOD_S, self._poll,
+                                                                 callback_group=intake_group))
+        self.poll_timer.cancel()  # runs while a frame waits in the synchronizer (_on_frame, _poll)
         self.register_intake(self.create_timer(self.config.diagnostics_period_s, self._publish_diagnostics))
         cameras, sync_config = self.cameras, self.sync_config
         self.get_logger().info(
@@ -144,6 +154,7 @@ class PersonDetectorNode(ManagedNode):
         resets = self.synchronizer.stats.clock_resets
         for synced in self.synchronizer.add(frame.camera, frame.stamp_ns, frame, now_ns=now_ns):
             self._submit(synced)
+        run_timer_while(self.poll_timer, self.synchronizer.has_pending())
         if self.synchronizer.stats.clock_resets != resets:
             self.warnings.warn("clock", f"camera {frame.camera}: image stamps went back by more than "
                                         f"{self.synchronizer.config.clock_jump_s} s (a bag loop, a restarted "
@@ -152,6 +163,7 @@ class PersonDetectorNode(ManagedNode):
     def _poll(self) -> None:
         for synced in self.synchronizer.poll(now_ns=self.get_clock().now().nanoseconds):
             self._submit(synced)
+        run_timer_while(self.poll_timer, self.synchronizer.has_pending())
 
     def _submit(self, synced: SyncedSet[CameraFrame]) -> None:
         self.intake.record_set(synced.payloads, synced.missing)
