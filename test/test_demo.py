@@ -1,6 +1,7 @@
 """The README's main job and the graph benchmark, small: real rclpy and DDS in a subprocess of their own."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -38,6 +39,10 @@ def test_demo_writes_bag_video_and_an_accurate_enough_summary(ros_peers, tmp_pat
     assert (out / "bag" / "bag.mcap").stat().st_size > 10_000
     assert (out / "overlay.mp4").stat().st_size > 1000 and (out / "overlay_frame.png").exists()
     assert "accuracy against ground truth" in (out / "summary.md").read_text()
+    cpu = summary["cpu_during_playback"]  # both processes worked while the rig played
+    assert cpu["graph_process_percent"] > 0 and cpu["scorehmr_node_percent"] > 0 and cpu["playback_s"] > 0
+    assert 0 < cpu["machine_busy_percent"] <= 100 and cpu["cores"] == os.cpu_count()
+    assert "CPU while the rig played: graph process" in (out / "summary.md").read_text()
 
 
 def test_graph_bench_tabulates_every_combination(ros_peers, tmp_path):
@@ -61,6 +66,8 @@ def test_table_ratios_are_against_the_first_row():
                 "fit_time_ms": {"p50": 50.0, "p95": 60.0}, "detector_time_ms": {"p50": 30.0},
                 "accuracy": {"mpjpe_mm": 80.0}}
 
-    lines = table_markdown([row(2, 400.0), row(4, 600.0)]).splitlines()
-    assert lines[2] == "| 2 | 1 | 10 | 4.50 | 0 / 1 | 400 / 410 / 420 | 1.00x | 50 / 60 | 30 | 80 |"
-    assert "| 1.50x |" in lines[3]
+    busy = {**row(4, 600.0), "cpu_during_playback": {"graph_process_percent": 118.4, "scorehmr_node_percent": 45.0,
+                                                      "machine_busy_percent": 86.2, "cores": 2}}
+    lines = table_markdown([row(2, 400.0), busy]).splitlines()
+    assert lines[2] == "| 2 | 1 | 10 | 4.50 | 0 / 1 | 400 / 410 / 420 | 1.00x | 50 / 60 | 30 | 80 | n/a |"
+    assert "| 1.50x |" in lines[3] and lines[3].endswith("| 118 / 45 / 86 of 2 cores |")

@@ -5,8 +5,9 @@ real rclpy and DDS, the scorehmr node in a process of its own) once per camera c
 without the overlay video, and tabulates: sets played / fitted per second, drops, latency camera stamp ->
 published bodies (p50/p90/p99, includes the fixed lag of ``streaming.lag`` frames), fit time per set (p50/p95, from the
 scorehmr node's diagnostics) and detector time per set,
-and MPJPE against ground truth. Ratios are against the first combination (the baseline), measured in
-the same process.
+MPJPE against ground truth, and the CPU used while the rig played (the graph process and the scorehmr node in % of
+one core, the machine in % of all its cores: when sets drop with the machine near 100 %, the cores are full).
+Ratios are against the first combination (the baseline), measured in the same process.
 """
 
 from __future__ import annotations
@@ -39,12 +40,22 @@ def _triple(percentiles: dict | None, keys: tuple[str, ...]) -> str:
     return " / ".join(f"{percentiles[k]:.0f}" for k in keys) if percentiles else "n/a"
 
 
+def _cpu_cell(cpu: dict | None) -> str:
+    """"118 / 45 / 86 of 2 cores": the graph process and the scorehmr node in % of one core, the machine in % of
+    all its cores, while the rig played."""
+    if not cpu:
+        return "n/a"
+    values = (cpu.get("graph_process_percent"), cpu.get("scorehmr_node_percent"), cpu.get("machine_busy_percent"))
+    return " / ".join("n/a" if v is None else f"{v:.0f}" for v in values) + f" of {cpu.get('cores')} cores"
+
+
 def table_markdown(rows: list[dict]) -> str:
     """Markdown table of the per-combination summaries (the first row is the baseline of the ratios)."""
     base_latency = (rows[0]["latency_ms_camera_stamp_to_bodies"] or {}).get("p50")
     lines = ["| cameras | people | sets played | fitted/s | dropped (detector / fitter) | latency p50 / p90 / p99 ms "
-             "| latency p50 vs baseline | fit p50 / p95 ms | detector p50 ms | MPJPE mm |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "| latency p50 vs baseline | fit p50 / p95 ms | detector p50 ms | MPJPE mm "
+             "| CPU % graph process / scorehmr / machine |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for row in rows:
         latency = row["latency_ms_camera_stamp_to_bodies"] or {}
         ratio = f"{latency['p50'] / base_latency:.2f}x" if latency and base_latency else "n/a"
@@ -52,7 +63,8 @@ def table_markdown(rows: list[dict]) -> str:
         cells = (row["cameras"], row["people"], row["frames_played"], f"{row['sets_fitted_per_s']:.2f}",
                  f"{row['sets_dropped_by_detector']} / {row['sets_dropped_by_fitter']}",
                  _triple(latency, ("p50", "p90", "p99")), ratio, _triple(row["fit_time_ms"], ("p50", "p95")),
-                 _triple(row["detector_time_ms"], ("p50",)), f"{mpjpe:.0f}" if mpjpe is not None else "n/a")
+                 _triple(row["detector_time_ms"], ("p50",)), f"{mpjpe:.0f}" if mpjpe is not None else "n/a",
+                 _cpu_cell(row.get("cpu_during_playback")))
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     return "\n".join(lines) + "\n"
 

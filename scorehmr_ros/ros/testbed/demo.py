@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from scorehmr_ros.base import cpu_usage
 from scorehmr_ros.base.config_fields import check_settings, setting
 from scorehmr_ros.base.processes import stop_process_group
 from scorehmr_ros.ros.dds import apply_dds_environment, remove_stale_shm_segments
@@ -158,9 +159,15 @@ def run_demo(config: DemoConfig) -> dict:
         LOGGER.info("rendering %d frames x %d cameras, then playing them at %g Hz", config.frames, config.cameras,
                     config.fps)
         drained_at = None
+        processes = {"graph_process": os.getpid(), "scorehmr_node": fitter.process.pid}
+        playback_cpu: list[cpu_usage.CpuSample] = []  # at the first frame published and after the last
         while time.monotonic() - start < config.timeout_s:
             executor.spin_once(timeout_sec=0.05)
+            if not playback_cpu and rig.frames_published:
+                playback_cpu.append(cpu_usage.sample(processes.values()))
             if rig.finished.is_set():
+                if drained_at is None and playback_cpu:
+                    playback_cpu.append(cpu_usage.sample(processes.values()))
                 drained_at = drained_at or time.monotonic()
                 if config.lockstep:  # the fitter is done with every set; wait for its report of them
                     reported = FitterReport.from_diagnostics(collector.diagnostics).processed
@@ -175,7 +182,8 @@ def run_demo(config: DemoConfig) -> dict:
             LOGGER.warning("timed out after %.0f s; reporting what arrived", config.timeout_s)
         collector.wall_duration_s = (time.monotonic() - drained_at) if drained_at else 0.0
         report = write_report(output, collector=collector, rig=rig, detector=detector, config=config,
-                              fitter=FitterReport.from_diagnostics(collector.diagnostics))
+                              fitter=FitterReport.from_diagnostics(collector.diagnostics),
+                              cpu=playback_cpu_use(playback_cpu, processes))
     finally:
         if fitter is not None:
             fitter.stop()
@@ -183,6 +191,17 @@ def run_demo(config: DemoConfig) -> dict:
             node.destroy_node()
         rclpy.try_shutdown()
     return report
+
+
+def playback_cpu_use(samples: list[cpu_usage.CpuSample], processes: dict[str, int]) -> dict | None:
+    """CPU use while the rig played (first frame published -> last): each process in percent of one core, the
+    machine in percent of all its cores; None when playback never started or never ended."""
+    if len(samples) != 2:
+        return None
+    use = cpu_usage.cpu_use_percent(*samples)
+    return {**{f"{name}_percent": use["processes"][pid] for name, pid in processes.items()},
+            "machine_busy_percent": use["machine_busy_percent"], "cores": use["cores"],
+            "playback_s": use["wall_s"]}
 
 
 #: How long the fitter process may take to load its models and warm up, seconds.

@@ -173,8 +173,10 @@ def overlay_frames(collector: Collector, rig, body_model, *, max_frames: int | N
         yield frame, tiled
 
 
-def write_report(output: Path, *, collector: Collector, rig, fitter: FitterReport, detector, config) -> dict:
-    """Summary (JSON + Markdown), overlay video and one overlay frame as PNG; returns the summary."""
+def write_report(output: Path, *, collector: Collector, rig, fitter: FitterReport, detector, config,
+                 cpu: dict | None = None) -> dict:
+    """Summary (JSON + Markdown), overlay video and one overlay frame as PNG; returns the summary. ``cpu``: CPU use
+    during playback (``demo.playback_cpu_use``), None when unknown."""
     from scorehmr_ros.sim.scene_render import write_png, write_video
 
     # lock-step stamps are on a virtual clock: receipt - stamp is no latency then
@@ -199,6 +201,7 @@ def write_report(output: Path, *, collector: Collector, rig, fitter: FitterRepor
         "fit_time_ms": fitter.time_ms,
         "detector_time_ms": _percentiles_ms(detector.detect_times_s),
         "accuracy": accuracy(collector, rig.scene),
+        "cpu_during_playback": cpu,
     }
     video_frames = list(overlay_frames(collector, rig, rig.body_model)) if config.video else []
     if video_frames:
@@ -242,4 +245,18 @@ def summary_markdown(summary: dict) -> str:
                      f"{accuracy_['pa_mpjpe_mm']:.1f} mm, acceleration error {accuracy_['accel_error_m_s2']:.2f} m/s^2")
     else:
         lines.append("- accuracy: no tracked bodies matched the ground truth")
+    lines.append(f"- CPU while the rig played: {cpu_use_text(summary.get('cpu_during_playback'))}")
     return "\n".join(lines) + "\n"
+
+
+def _percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.0f} %"
+
+
+def cpu_use_text(cpu: dict | None) -> str:
+    """"graph process 118 % / scorehmr node 45 % of one core; machine 86 % of 2 cores" ("n/a" when unknown)."""
+    if not cpu:
+        return "n/a"
+    return (f"graph process (rig, perception, recorder) {_percent(cpu.get('graph_process_percent'))} / scorehmr "
+            f"node {_percent(cpu.get('scorehmr_node_percent'))} of one core; machine "
+            f"{_percent(cpu.get('machine_busy_percent'))} of {cpu.get('cores')} cores")
