@@ -229,6 +229,15 @@ def test_engines_cli_builds_lists_and_clears(tmp_path):
     assert cleared.stdout.startswith("removed 1 engine(s)")
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a machine without a GPU")
+def test_bench_accel_on_a_missing_gpu_is_one_clear_line(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "scorehmr_ros.cli.main", "bench", "accel", "--device", "cuda",
+                             "--cache-dir", str(tmp_path), "--batches", "1", "--pare-batches", "0"],
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "bench accel: denoiser: the eager baseline cannot run:" in result.stderr and "cuda" in result.stderr
+
+
 @pytest.mark.slow
 def test_torch_compile_matches_eager(tmp_path):
     diffusion = small_diffusion()

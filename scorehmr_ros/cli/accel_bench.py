@@ -57,7 +57,8 @@ def bench_pare(*, backends: list[str], batches: list[int], device: str = "cpu", 
 def bench_module(module: torch.nn.Module, spec, *, name: str, label: str, backends: list[str], batches: list[int],
                  device: str = "cpu", precision: str = "fp32", cache_dir: Path | None = None) -> list[BenchRow]:
     """``module`` (engine spec ``spec``, cache name ``name``) on each backend against eager at each batch size; rows
-    named ``label, batch N``."""
+    named ``label, batch N``. Raises EngineError when eager itself cannot run (e.g. ``device`` cuda without a GPU).
+    """
     cache = EngineCache(cache_dir)
     engines, notes = {}, {}
     for backend in backends:
@@ -67,6 +68,8 @@ def bench_module(module: torch.nn.Module, spec, *, name: str, label: str, backen
                                             cache=cache)
         except EngineError as error:
             notes[backend] = str(error)
+    if "eager" not in engines:  # every figure is a ratio to it
+        raise EngineError(f"{label}: the eager baseline cannot run: {notes.get('eager', 'not asked for')}")
     rows = []
     for batch in batches:
         inputs = spec.examples(batch)

@@ -122,6 +122,7 @@ def run_build(args: argparse.Namespace) -> int:
 def run_bench(args: argparse.Namespace) -> int:
     import torch
 
+    from scorehmr_ros.accel.engine import EngineError
     from scorehmr_ros.cli.accel_bench import bench_denoiser, bench_pare, bench_streaming, format_table
 
     torch.set_num_threads(args.threads)
@@ -129,12 +130,16 @@ def run_bench(args: argparse.Namespace) -> int:
     backends = _backends(args.backends)
     if "eager" not in backends:
         backends.insert(0, "eager")
-    rows = bench_denoiser(diffusion, backends=backends, batches=args.batches, device=args.device,
-                          precision=args.precision, cache_dir=args.cache_dir)
-    pare_batches = [batch for batch in args.pare_batches if batch > 0]
-    if pare_batches:
-        rows += bench_pare(backends=backends, batches=pare_batches, device=args.device, precision=args.precision,
-                           cache_dir=args.cache_dir)
+    try:
+        rows = bench_denoiser(diffusion, backends=backends, batches=args.batches, device=args.device,
+                              precision=args.precision, cache_dir=args.cache_dir)
+        pare_batches = [batch for batch in args.pare_batches if batch > 0]
+        if pare_batches:
+            rows += bench_pare(backends=backends, batches=pare_batches, device=args.device,
+                               precision=args.precision, cache_dir=args.cache_dir)
+    except EngineError as error:  # one line, not a traceback: e.g. --device cuda on a machine without a GPU
+        sys.stderr.write(f"bench accel: {error}\n")
+        return 2
     rows += bench_streaming(diffusion, backends=backends, sets=args.stream_sets, device=args.device,
                             precision=args.precision, cache_dir=args.cache_dir)
     table = format_table(rows, threads=args.threads, device=args.device)
