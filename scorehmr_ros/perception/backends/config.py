@@ -15,6 +15,9 @@ DETECTOR_BACKENDS = ("blazepose", "yolox_onnx", "rtmdet_onnx", "mmdet")
 KEYPOINT_BACKENDS = ("blazepose", "rtmpose_onnx", "mmpose")
 #: Backends that ship their model with an installed package: an empty model_path means "bundled".
 _BUNDLED = ("blazepose",)
+#: BlazePose landmark model sizes (one input and output layout): full comes with the mediapipe wheel, lite and heavy
+#: are installed by setup from requirements/models.lock (docs/perception.md, "Landmark model sizes").
+BLAZEPOSE_LANDMARK_MODELS = ("full", "lite", "heavy")
 
 
 def _check_files(backend: str, model_path: str, config_path: str) -> None:
@@ -54,6 +57,9 @@ class KeypointConfig:
 
     backend: str = setting("blazepose", "keypoint estimator backend", choices=KEYPOINT_BACKENDS)
     model_path: str = setting("", "model file (.tflite/.onnx/.pth); empty: the bundled model (blazepose only)")
+    landmark_model: str = setting("full", "BlazePose landmark model size when model_path is empty: full, lite "
+                                  "(about 2/3 of full's time per person, less accurate) or heavy (about 4x the "
+                                  "time, more accurate)", choices=BLAZEPOSE_LANDMARK_MODELS)
     config_path: str = setting("", "model config file (mmpose only)")
     layout: str = setting("coco17", "keypoint layout the model outputs (ONNX/mmpose; blazepose: always mediapipe33)",
                           choices=tuple(LAYOUTS))
@@ -73,4 +79,8 @@ class KeypointConfig:
         """Raise ValueError naming the bad field; returns self."""
         check_settings(self)
         _check_files(self.backend, self.model_path, self.config_path)
+        if self.landmark_model != "full" and (self.backend != "blazepose" or self.model_path):
+            raise ValueError(f"landmark_model: {self.landmark_model!r} picks a BlazePose model of the registry; "
+                             f"it needs backend blazepose and an empty model_path (got backend {self.backend!r}, "
+                             f"model_path {self.model_path!r})")
         return self
