@@ -39,6 +39,7 @@ def test_demo_writes_bag_video_and_an_accurate_enough_summary(ros_peers, tmp_pat
     assert (out / "bag" / "bag.mcap").stat().st_size > 10_000
     assert (out / "overlay.mp4").stat().st_size > 1000 and (out / "overlay_frame.png").exists()
     assert "accuracy against ground truth" in (out / "summary.md").read_text()
+    assert summary["landmark_model"] == "full" and "landmark model full" in (out / "summary.md").read_text()
     cpu = summary["cpu_during_playback"]  # both processes worked while the rig played
     assert cpu["graph_process_percent"] > 0 and cpu["scorehmr_node_percent"] > 0 and cpu["playback_s"] > 0
     assert 0 < cpu["machine_busy_percent"] <= 100 and cpu["cores"] == os.cpu_count()
@@ -47,11 +48,14 @@ def test_demo_writes_bag_video_and_an_accurate_enough_summary(ros_peers, tmp_pat
 
 def test_graph_bench_tabulates_every_combination(ros_peers, tmp_path):
     out = tmp_path / "bench"
+    # the lite landmark model (installed by setup), set as the keypoint estimator node's parameter
     result = run_cli("bench", "graph", "--cameras", "2", "--people", "1,2", "--frames", "8", "--output-dir",
-                     str(out), env=ros_peers.env)
+                     str(out), "--landmark-model", "lite", env=ros_peers.env)
     assert result.returncode == 0, result.stderr[-3000:]
     rows = json.loads((out / "results.json").read_text())
     assert [(r["cameras"], r["people"]) for r in rows] == [(2, 1), (2, 2)]
+    assert all(r["landmark_model"] == "lite" and r["keypoint_sets"] > 0 for r in rows)
+    assert "lite landmark model" in result.stderr
     assert not (out / "2cam_1people" / "overlay.mp4").exists()  # no video in benchmarks
     table = (out / "table.md").read_text().splitlines()
     assert len(table) == 4 and table[2].startswith("| 2 | 1 | 8 |") and "1.00x" in table[2]

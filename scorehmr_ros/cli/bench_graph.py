@@ -19,6 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from scorehmr_ros.cli.arg_types import int_list, positive_int
+from scorehmr_ros.perception.backends.config import BLAZEPOSE_LANDMARK_MODELS
 
 LOGGER = logging.getLogger(__name__)
 
@@ -31,6 +32,8 @@ def add_target(targets: argparse._SubParsersAction) -> None:
     parser.add_argument("--people", type=int_list(minimum=1), default=[1, 3], help="people counts, comma-separated")
     parser.add_argument("--frames", type=positive_int, default=30, help="frames played per combination")
     parser.add_argument("--fps", type=float, default=5.0, help="camera rate (30 Hz divided by a whole number) [Hz]")
+    parser.add_argument("--landmark-model", choices=BLAZEPOSE_LANDMARK_MODELS, default="full",
+                        help="BlazePose landmark model size of the keypoint estimator")
     parser.add_argument("--output-dir", type=Path, default=Path("out/bench_graph"),
                         help="one demo folder per combination, plus table.md, results.json and latency.png")
     parser.set_defaults(run=run_graph_bench)
@@ -101,6 +104,7 @@ def run_graph_bench(args: argparse.Namespace) -> int:
         LOGGER.info("[%d/%d] %d cameras x %d people, %d frames at %g Hz", index + 1, len(combinations), cameras,
                     people, args.frames, args.fps)
         config = replace(DemoConfig(), cameras=cameras, people=people, frames=args.frames, fps=args.fps, video=False,
+                         landmark_model=args.landmark_model,
                          output_dir=str(args.output_dir / f"{cameras}cam_{people}people"))
         try:
             config.validate()
@@ -112,5 +116,6 @@ def run_graph_bench(args: argparse.Namespace) -> int:
     (args.output_dir / "table.md").write_text(table, encoding="utf-8")
     (args.output_dir / "results.json").write_text(json.dumps(rows, indent=2, default=float), encoding="utf-8")
     plot_latency(rows, args.output_dir / "latency.png")
-    LOGGER.info("end-to-end graph on this machine (baseline: the first row):\n%s", table)
+    LOGGER.info("end-to-end graph on this machine, %s landmark model (baseline: the first row):\n%s",
+                args.landmark_model, table)
     return 0

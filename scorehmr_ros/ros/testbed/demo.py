@@ -24,6 +24,7 @@ from pathlib import Path
 from scorehmr_ros.base import cpu_usage
 from scorehmr_ros.base.config_fields import check_settings, setting
 from scorehmr_ros.base.processes import stop_process_group
+from scorehmr_ros.perception.backends.config import BLAZEPOSE_LANDMARK_MODELS
 from scorehmr_ros.ros.dds import apply_dds_environment, remove_stale_shm_segments
 
 LOGGER = logging.getLogger(__name__)
@@ -59,6 +60,8 @@ class DemoConfig:
     timeout_s: float = setting(600.0, "give up after this long", unit="s", minimum=10.0, maximum=86400.0)
     lockstep: bool = setting(False, "send each frame only once the fitter has finished the previous one (virtual "
                                     "clock, no dropped sets): the same results on any machine; no latency figures")
+    landmark_model: str = setting("full", "BlazePose landmark model size of the keypoint estimator (lite and heavy: "
+                                          "installed by setup)", choices=BLAZEPOSE_LANDMARK_MODELS)
 
     def validate(self) -> DemoConfig:
         check_settings(self)
@@ -128,8 +131,9 @@ def run_demo(config: DemoConfig) -> dict:
                            Parameter("sync.stale_s", value=LOCKSTEP_SYNC_STALE_S)]
             fitter_args = ["-p", f"processing_queue:={LOCKSTEP_QUEUE}"]
         detector = PersonDetectorNode(parameter_overrides=[camera_list, *perception], cli_args=remap)
-        estimator = KeypointEstimatorNode(attached=True, parameter_overrides=[camera_list, *perception],
-                                          cli_args=remap)
+        estimator = KeypointEstimatorNode(attached=True, parameter_overrides=[
+            camera_list, *perception, Parameter("keypoints.landmark_model", value=config.landmark_model)],
+            cli_args=remap)
         attach_estimator(detector, estimator)
         # The fitter in a process of its own, as the launch graph runs it: in this one it would share the Python
         # interpreter (the GIL) with the detector, the recorder and the rig.

@@ -185,6 +185,7 @@ def write_report(output: Path, *, collector: Collector, rig, fitter: FitterRepor
     summary = {
         "cameras": config.cameras, "people": config.people, "frames_played": rig.frames_published,
         "fps": config.fps, "body_model": fitter.body_model, "prior": fitter.prior,
+        "landmark_model": config.landmark_model,
         "keypoint_sets": len(collector.keypoint_sets),
         "views_with_people_fraction": float(np.mean([len(v.people) > 0 for v in views])) if views else 0.0,
         "people_per_view": float(np.mean([len(v.people) for v in views])) if views else 0.0,
@@ -227,7 +228,8 @@ def summary_markdown(summary: dict) -> str:
         f"- rig: {summary['cameras']} simulated cameras, {summary['people']} people, "
         f"{summary['frames_played']} frames at {summary['fps']:g} Hz",
         f"- body model: {summary['body_model']}", f"- prior: {summary['prior']}",
-        f"- detection: {summary['views_with_people_fraction']:.0%} of views had people, "
+        f"- detection: BlazePose, landmark model {summary.get('landmark_model', 'full')}; "
+        f"{summary['views_with_people_fraction']:.0%} of views had people, "
         f"{summary['people_per_view']:.2f} people per view",
         f"- sets: {summary['keypoint_sets']} keypoint sets, {summary['sets_fitted']} fitted, "
         f"{summary['sets_dropped_by_detector']} dropped by the detector queue, "
