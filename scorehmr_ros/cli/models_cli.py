@@ -46,13 +46,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def _run_list(args) -> int:
     from scorehmr_ros.assets import paths
+    from scorehmr_ros.assets.registry_models import RegistryModelError, read_lock, registry_folder, stale_files
 
     for model_file in paths.OFFICIAL_FILES:
         path = paths.data_root(args.data_root) / model_file.relative_path
         state = "present" if path.is_file() else ("MISSING" if model_file.required else "absent (optional)")
-        _LOG.info("%-16s %-9s %s  (%s)", model_file.name, state, path, model_file.description)
-    from scorehmr_ros.assets.registry_models import RegistryModelError, read_lock, registry_folder, stale_files
-
+        _LOG.info("%-19s %-9s %s  (%s)", model_file.name, state, path, model_file.description)
     try:
         lock = read_lock()
     except RegistryModelError as error:
@@ -60,12 +59,12 @@ def _run_list(args) -> int:
         return 1
     stale = stale_files(lock, root=args.data_root)
     for locked in lock.files:
-        state = "absent (optional)" if locked in stale else "present"
-        _LOG.info("%-19s %-9s %s  (from %s, `models fetch`)", Path(locked.relative_path).stem, state,
-                  registry_folder(args.data_root) / locked.relative_path, locked.archive)
+        path = registry_folder(args.data_root) / locked.relative_path
+        state = "present" if locked not in stale else "DIFFERS" if path.is_file() else "absent (optional)"
+        _LOG.info("%-19s %-9s %s  (from %s; `models fetch` installs it)", path.stem, state, path, locked.archive)
     for label, path in (("converted SMPL", paths.converted_smpl_path(root=args.data_root)),
                         ("stand-in", paths.standin_body_model_path(root=args.data_root))):
-        _LOG.info("%-16s %-9s %s", label, "present" if path.is_file() else "absent", path)
+        _LOG.info("%-19s %-9s %s", label, "present" if path.is_file() else "absent", path)
     return 0
 
 
