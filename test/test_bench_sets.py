@@ -76,3 +76,12 @@ def test_landmark_model_sizes_are_names_of_the_known_sizes(capsys):
         main(["--landmark-models", "full,medium"])
     assert "--landmark-models: expected comma-separated names of full, lite, heavy; unknown: 'medium'" in \
         capsys.readouterr().err
+
+
+def test_a_landmark_model_not_installed_is_one_line_before_rendering(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("SCOREHMR_DATA_ROOT", str(tmp_path))
+    with pytest.raises(SystemExit) as stopped:
+        main(["--cameras", "1", "--frames", "3", "--landmark-models", "full,lite"])
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("bench_sets: BlazePose landmark model 'lite' not installed") and "models fetch" in err

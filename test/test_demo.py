@@ -62,6 +62,16 @@ def test_graph_bench_tabulates_every_combination(ros_peers, tmp_path):
     assert (out / "latency.png").stat().st_size > 1000
 
 
+def test_a_landmark_model_not_installed_stops_the_demo_and_the_bench_before_they_start(tmp_path):
+    env = dict(os.environ, SCOREHMR_DATA_ROOT=str(tmp_path / "empty"))
+    demo = run_cli("demo", "--landmark-model", "heavy", "--output-dir", str(tmp_path / "demo"), env=env)
+    assert demo.returncode == 1 and "landmark model 'heavy' not installed" in demo.stderr
+    assert "models fetch" in demo.stderr and not (tmp_path / "demo").exists()  # nothing started or written
+    bench = run_cli("bench", "graph", "--landmark-model", "lite", "--output-dir", str(tmp_path / "bench"), env=env)
+    assert bench.returncode == 1 and "bench graph failed: BlazePose landmark model 'lite'" in bench.stderr
+    assert not (tmp_path / "bench" / "2cam_1people").exists()
+
+
 def test_table_ratios_are_against_the_first_row():
     def row(cameras, p50):
         return {"cameras": cameras, "people": 1, "frames_played": 10, "sets_fitted_per_s": 4.5,

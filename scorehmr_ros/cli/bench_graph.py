@@ -111,7 +111,11 @@ def run_graph_bench(args: argparse.Namespace) -> int:
         except ValueError as error:
             LOGGER.error("%s", error)
             return 2
-        rows.append(run_demo(config))
+        try:
+            rows.append(run_demo(config))
+        except RuntimeError as error:  # a model not installed, or a node of the graph that could not start
+            LOGGER.error("bench graph failed: %s", error)
+            return 1
     table = table_markdown(rows)
     (args.output_dir / "table.md").write_text(table, encoding="utf-8")
     (args.output_dir / "results.json").write_text(json.dumps(rows, indent=2, default=float), encoding="utf-8")

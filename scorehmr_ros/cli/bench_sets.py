@@ -172,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     from scorehmr_ros.perception.backends.blazepose import BlazePoseLandmarker
     from scorehmr_ros.perception.backends.config import BLAZEPOSE_LANDMARK_MODELS, DetectorConfig, KeypointConfig
     from scorehmr_ros.perception.backends.factory import build_detector, build_keypoint_estimator
+    from scorehmr_ros.perception.backends.types import PerceptionError
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cameras", type=int_list(minimum=1, maximum=16), default=[1, 2, 4],
@@ -189,9 +190,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.frames < 3:
         parser.error(f"--frames: at least 3, got {args.frames}")
 
-    start = time.perf_counter()
-    rendered = render_sets(num_cameras=max(args.cameras), num_frames=args.frames, fps=args.fps, seed=args.seed)
-    render_s = time.perf_counter() - start
     detector = build_detector(DetectorConfig(num_threads=args.threads))
     keypoint_config = KeypointConfig(num_threads=args.threads)
     estimator = build_keypoint_estimator(keypoint_config)
@@ -203,9 +201,15 @@ def main(argv: list[str] | None = None) -> int:
               "tracked": PerceptionFront(detector=detector, estimator=estimator, config=FrontConfig(track_people=True))}
     for size in args.landmark_models:
         if size != "full":
-            sized = build_keypoint_estimator(replace(keypoint_config, landmark_model=size))
+            try:
+                sized = build_keypoint_estimator(replace(keypoint_config, landmark_model=size))
+            except PerceptionError as error:  # lite / heavy not installed: one line, before the rendering
+                parser.exit(2, f"bench_sets: {error}\n")
             fronts[f"tracked, {size} model"] = PerceptionFront(detector=detector, estimator=sized,
                                                               config=FrontConfig(track_people=True))
+    start = time.perf_counter()
+    rendered = render_sets(num_cameras=max(args.cameras), num_frames=args.frames, fps=args.fps, seed=args.seed)
+    render_s = time.perf_counter() - start
     timings = [time_sets(front, rendered.sets, num_cameras=count, truth_openpose_m=rendered.truth_openpose_m,
                          cameras=rendered.cameras, path=path)
                for count in args.cameras for path, front in fronts.items()]

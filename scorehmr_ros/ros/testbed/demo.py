@@ -24,7 +24,7 @@ from pathlib import Path
 from scorehmr_ros.base import cpu_usage
 from scorehmr_ros.base.config_fields import check_settings, setting
 from scorehmr_ros.base.processes import stop_process_group
-from scorehmr_ros.perception.backends.config import BLAZEPOSE_LANDMARK_MODELS
+from scorehmr_ros.perception.backends.config import BLAZEPOSE_LANDMARK_MODELS, KeypointConfig
 from scorehmr_ros.ros.dds import apply_dds_environment, remove_stale_shm_segments
 
 LOGGER = logging.getLogger(__name__)
@@ -84,8 +84,12 @@ def demo_room_radius_m(people: int) -> float:
 
 
 def run_demo(config: DemoConfig) -> dict:
-    """Run the graph until the rig has played every frame and the outputs have drained; return the report."""
+    """Run the graph until the rig has played every frame and the outputs have drained; return the report.
+    Raises PerceptionError (a RuntimeError) before anything starts when the landmark model is not installed."""
     config.validate()
+    from scorehmr_ros.perception.backends.blazepose import landmark_model_path
+
+    landmark_model_path(KeypointConfig(landmark_model=config.landmark_model))
     _isolated_dds_environment()
     import shutil
 
