@@ -58,7 +58,7 @@ class KeypointConfig:
     backend: str = setting("blazepose", "keypoint estimator backend", choices=KEYPOINT_BACKENDS)
     model_path: str = setting("", "model file (.tflite/.onnx/.pth); empty: the bundled model (blazepose only)")
     landmark_model: str = setting("full", "BlazePose landmark model size when model_path is empty: full, lite "
-                                  "(about 2/3 of full's time per person, less accurate) or heavy (about 4x the "
+                                  "(about 2/3 of full's time per person, less accurate) or heavy (about 5x the "
                                   "time, more accurate)", choices=BLAZEPOSE_LANDMARK_MODELS)
     config_path: str = setting("", "model config file (mmpose only)")
     layout: str = setting("coco17", "keypoint layout the model outputs (ONNX/mmpose; blazepose: always mediapipe33)",
