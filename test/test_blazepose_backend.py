@@ -173,6 +173,15 @@ def test_a_size_with_another_model_is_refused(fields):
         KeypointConfig(landmark_model="medium").validate()
 
 
+def test_the_description_in_logs_names_the_model():
+    assert KeypointConfig().description == "blazepose (landmark model full)"
+    assert KeypointConfig(landmark_model="lite").description == "blazepose (landmark model lite)"
+    assert KeypointConfig(model_path="/m/pose_landmark_heavy.tflite").description == \
+        "blazepose (pose_landmark_heavy.tflite)"
+    assert KeypointConfig(backend="rtmpose_onnx", model_path="/m/rtmpose-m.onnx").description == \
+        "rtmpose_onnx (rtmpose-m.onnx)"
+
+
 def test_bad_images_are_rejected(detector):
     with pytest.raises(ValueError, match="image 1: expected a BGR uint8"):
         detector.detect([np.zeros((10, 10, 3), np.uint8), np.zeros((10, 10), np.uint8)])

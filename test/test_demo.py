@@ -56,6 +56,7 @@ def test_graph_bench_tabulates_every_combination(ros_peers, tmp_path):
     assert [(r["cameras"], r["people"]) for r in rows] == [(2, 1), (2, 2)]
     assert all(r["landmark_model"] == "lite" and r["keypoint_sets"] > 0 for r in rows)
     assert "lite landmark model" in result.stderr
+    assert "ready: keypoints blazepose (landmark model lite)" in result.stderr  # the node's own log line
     assert not (out / "2cam_1people" / "overlay.mp4").exists()  # no video in benchmarks
     table = (out / "table.md").read_text().splitlines()
     assert len(table) == 4 and table[2].startswith("| 2 | 1 | 8 |") and "1.00x" in table[2]

@@ -374,7 +374,8 @@ def process_bag(input_path: str | Path, output_path: str | Path, *, config: Proc
         LOGGER.info("settings from %s: %s", ", ".join(settings.sources), "; ".join(settings.applied))
     if settings.unused:
         LOGGER.info("parameters only a live node uses, ignored: %s", ", ".join(settings.unused))
-    LOGGER.info("cameras %s; prior %s; body model %s", list(names), models.prior_description,
+    LOGGER.info("cameras %s; keypoints %s; prior %s; body model %s", list(names),
+                "given" if estimator is not None else settings.keypoints.description, models.prior_description,
                 models.body_description)
     # torch's one-off costs (first autograd pass, the optimiser's lazy imports: seconds) are paid here, as the node
     # pays them while configuring, not by the first person's set

@@ -7,6 +7,7 @@ Heavy runtimes (TFLite, ONNX Runtime, mmpose) are imported only when a backend i
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from scorehmr_ros.base.config_fields import check_settings, setting
 from scorehmr_ros.body.layouts import LAYOUTS
@@ -74,6 +75,13 @@ class KeypointConfig:
                                       "rtmlib feeds bgr)", choices=("rgb", "bgr"))
     num_threads: int = setting(2, "CPU threads of the runtime", minimum=1, maximum=256)
     device: str = setting("cpu", "device of the runtime: cpu or cuda", choices=("cpu", "cuda"))
+
+    @property
+    def description(self) -> str:
+        """What runs, for logs: "blazepose (landmark model lite)", "rtmpose_onnx (rtmpose-m.onnx)"."""
+        if self.model_path:
+            return f"{self.backend} ({Path(self.model_path).name})"
+        return f"{self.backend} (landmark model {self.landmark_model})" if self.backend == "blazepose" else self.backend
 
     def validate(self) -> KeypointConfig:
         """Raise ValueError naming the bad field; returns self."""

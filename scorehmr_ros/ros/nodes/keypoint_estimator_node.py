@@ -105,7 +105,7 @@ class KeypointEstimatorNode(ManagedNode):
                                                                      callback_group=group))
             self.wait_timer.cancel()  # runs while a detections set waits for its images (_release_waiting)
         self.register_intake(self.create_timer(self.config.diagnostics_period_s, self._publish_diagnostics))
-        self.get_logger().info(f"ready: keypoints {self.keypoint_config.backend} -> {self.config.output_layout}"
+        self.get_logger().info(f"ready: keypoints {self.keypoint_config.description} -> {self.config.output_layout}"
                                f"{' (in-process with the detector)' if self.attached else ''}")
 
     def deactivate(self) -> None:
